@@ -1,0 +1,144 @@
+"""Typed settings for models, validated once at construction.
+
+Every field is also a command-line flag (see `cli.py`): `ModelConfig.ff_mult` becomes
+`--ff-mult`. The `help` in each field's metadata is the flag's help text, and `choices`
+lists the values a string field accepts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UserError
+
+
+def option(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
+    """A dataclass field that carries its command-line help and allowed values."""
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+class ConfigError(UserError, ValueError):
+    """A setting a user gave is not valid; the message says which and why."""
+
+
+@dataclass
+class ModelConfig:
+    """Shape of a transformer: sizes, attention mechanism, positions and per-variant options."""
+
+    vocab_size: int = option(256, "number of distinct tokens")
+    context: int = option(256, "tokens the model sees at once")
+    depth: int = option(6, "number of transformer blocks")
+    width: int = option(256, "embedding width (d_model)")
+    heads: int = option(8, "attention heads")
+    model: str = option(
+        "transformer",
+        "layer stack: independent blocks, one shared block with adaptive computation "
+        "time (Dehghani et al. 2019), or segment recurrence (Dai et al. 2019)",
+        ("transformer", "universal", "xl"),
+    )
+    attention: str = option(
+        "dense", "attention mechanism", ("dense", "basic", "sparse", "nystrom")
+    )
+    attention_path: str = option(
+        "fused",
+        "dense attention: fused kernel (scaled_dot_product_attention) or the explicit "
+        "softmax(QK^T/sqrt(d))V that keeps the weights for inspection",
+        ("fused", "reference"),
+    )
+    head_mode: str = option(
+        "narrow",
+        "narrow: split the width into heads; wide: every head sees the full width",
+        ("narrow", "wide"),
+    )
+    position: str = option(
+        "learned",
+        "position information",
+        ("learned", "sinusoidal", "rope", "alibi", "none", "relative"),
+    )
+    norm: str = option("pre", "LayerNorm before (GPT-2) or after (Vaswani) each sublayer",
+                       ("pre", "post"))
+    activation: str = option("relu", "feed-forward non-linearity", ("relu", "gelu"))
+    ff_mult: int = option(4, "feed-forward hidden width as a multiple of the width")
+    dropout: float = option(0.0, "dropout probability")
+    tie_weights: bool = option(True, "share the token embedding with the output layer")
+    bias: bool = option(True, "biases in linear layers and LayerNorm")
+
+    # Sparse attention (Child et al. 2019)
+    sparse_pattern: str = option(
+        "strided", "sparse pattern", ("strided", "fixed", "local")
+    )
+    sparse_block: int = option(
+        64, "sparse block length l: stride of 'strided', block of 'fixed', window of 'local'"
+    )
+    sparse_summary: int = option(8, "'fixed' pattern: summary positions c at each block's end")
+
+    # Nystrom attention (Xiong et al. 2021)
+    landmarks: int = option(64, "Nystrom landmarks m")
+    pinv_iterations: int = option(6, "iterations of the Moore-Penrose pseudo-inverse")
+    nystrom_conv: int = option(33, "kernel of the depthwise convolution on values (0: none)")
+
+    # Transformer-XL (Dai et al. 2019)
+    memory: int = option(256, "Transformer-XL: hidden states kept from earlier segments")
+    clamp_len: int = option(0, "Transformer-XL: largest relative distance encoded (0: no clamp)")
+
+    # Universal Transformer (Dehghani et al. 2019) with ACT (Graves 2016)
+    max_steps: int = option(6, "Universal Transformer: most applications of the shared block")
+    act: bool = option(True, "Universal Transformer: adaptive computation time (else fixed steps)")
+    act_epsilon: float = option(0.01, "ACT: a position halts once its halting sum reaches 1-eps")
+    ponder_cost: float = option(0.01, "ACT: weight tau of the ponder cost tau*(N+R)")
+
+    def __post_init__(self) -> None:
+        if self.model == "xl":
+            self.position = "relative"  # Transformer-XL always encodes relative distances
+        self.validate()
+
+    @property
+    def head_dim(self) -> int:
+        return self.width if self.head_mode == "wide" else self.width // self.heads
+
+    def validate(self) -> None:
+        for f in dataclasses.fields(self):
+            choices = f.metadata.get("choices")
+            value = getattr(self, f.name)
+            if choices and value not in choices:
+                raise ConfigError(
+                    f"{f.name}={value!r} is not one of: {', '.join(choices)}"
+                )
+        for name in ("vocab_size", "context", "depth", "width", "heads", "ff_mult",
+                     "sparse_block", "landmarks", "pinv_iterations", "max_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("memory", "clamp_len", "nystrom_conv", "sparse_summary"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.head_mode == "narrow" and self.width % self.heads:
+            raise ConfigError(
+                f"width {self.width} is not divisible by heads {self.heads}; "
+                "choose another width or heads, or --head-mode wide"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.position == "rope" and self.head_dim % 2:
+            raise ConfigError(f"rope needs an even head width, got {self.head_dim}")
+        if self.position == "alibi" and self.attention not in ("dense",):
+            raise ConfigError("position 'alibi' adds a bias to dense scores; use --attention dense")
+        if self.attention == "basic" and self.position in ("rope", "alibi"):
+            raise ConfigError("basic self-attention has no queries or keys to rotate or bias")
+        if self.position == "relative" and self.model != "xl":
+            raise ConfigError("relative positions belong to Transformer-XL: use --model xl")
+        if not 0.0 < self.act_epsilon < 1.0:
+            raise ConfigError(f"act_epsilon must be in (0, 1), got {self.act_epsilon}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Build from a saved dict; unknown keys are an error (a newer format)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown model settings: {', '.join(unknown)}")
+        return cls(**data)

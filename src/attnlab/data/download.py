@@ -1,0 +1,59 @@
+"""Downloading public data sets: verified by SHA-256, cached, never re-fetched once good."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from platformdirs import user_cache_dir
+
+from ..errors import UserError
+
+
+def cache_dir() -> Path:
+    """Where downloads live: $ATTNLAB_CACHE, else the user cache folder."""
+    return Path(os.environ.get("ATTNLAB_CACHE") or user_cache_dir("attnlab"))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch(url: str, sha256: str, name: str, folder: Path | None = None) -> Path:
+    """Return the path of `name` in the cache, downloading it from `url` first if needed.
+
+    The file is written under a temporary name and renamed only once its SHA-256 matches,
+    so an interrupted or corrupted download never poses as a good one.
+    """
+    folder = folder or cache_dir()
+    target = folder / name
+    if target.exists():
+        if sha256_of(target) == sha256:
+            return target
+        raise UserError(
+            f"{target}: SHA-256 does not match the published one; delete it to download again"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"downloading {url} -> {target}", flush=True)
+    fd, partial = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            shutil.copyfileobj(response, out, length=1 << 20)
+        got = sha256_of(Path(partial))
+        if got != sha256:
+            raise UserError(f"{url}: downloaded file has SHA-256 {got}, expected {sha256}")
+        os.replace(partial, target)
+    except OSError as error:
+        raise UserError(f"could not download {url}: {error}") from error
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return target
