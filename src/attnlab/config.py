@@ -38,9 +38,7 @@ class ModelConfig:
         "time (Dehghani et al. 2019), or segment recurrence (Dai et al. 2019)",
         ("transformer", "universal", "xl"),
     )
-    attention: str = option(
-        "dense", "attention mechanism", ("dense", "basic", "sparse", "nystrom")
-    )
+    attention: str = option("dense", "attention mechanism", ("dense", "basic", "sparse", "nystrom"))
     attention_path: str = option(
         "fused",
         "dense attention: fused kernel (scaled_dot_product_attention) or the explicit "
@@ -57,8 +55,9 @@ class ModelConfig:
         "position information",
         ("learned", "sinusoidal", "rope", "alibi", "none", "relative"),
     )
-    norm: str = option("pre", "LayerNorm before (GPT-2) or after (Vaswani) each sublayer",
-                       ("pre", "post"))
+    norm: str = option(
+        "pre", "LayerNorm before (GPT-2) or after (Vaswani) each sublayer", ("pre", "post")
+    )
     activation: str = option("relu", "feed-forward non-linearity", ("relu", "gelu"))
     ff_mult: int = option(4, "feed-forward hidden width as a multiple of the width")
     dropout: float = option(0.0, "dropout probability")
@@ -66,9 +65,7 @@ class ModelConfig:
     bias: bool = option(True, "biases in linear layers and LayerNorm")
 
     # Sparse attention (Child et al. 2019)
-    sparse_pattern: str = option(
-        "strided", "sparse pattern", ("strided", "fixed", "local")
-    )
+    sparse_pattern: str = option("strided", "sparse pattern", ("strided", "fixed", "local"))
     sparse_block: int = option(
         64, "sparse block length l: stride of 'strided', block of 'fixed', window of 'local'"
     )
@@ -103,11 +100,19 @@ class ModelConfig:
             choices = f.metadata.get("choices")
             value = getattr(self, f.name)
             if choices and value not in choices:
-                raise ConfigError(
-                    f"{f.name}={value!r} is not one of: {', '.join(choices)}"
-                )
-        for name in ("vocab_size", "context", "depth", "width", "heads", "ff_mult",
-                     "sparse_block", "landmarks", "pinv_iterations", "max_steps"):
+                raise ConfigError(f"{f.name}={value!r} is not one of: {', '.join(choices)}")
+        for name in (
+            "vocab_size",
+            "context",
+            "depth",
+            "width",
+            "heads",
+            "ff_mult",
+            "sparse_block",
+            "landmarks",
+            "pinv_iterations",
+            "max_steps",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("memory", "clamp_len", "nystrom_conv", "sparse_summary"):

@@ -50,8 +50,10 @@ class DenseAttention(nn.Module):
             mask = allowed_mask(key_mask, causal, t, s, q.device)
             if bias is not None:
                 neg_inf = torch.finfo(q.dtype).min
-                mask = bias.to(q.dtype) if mask is None else bias.to(q.dtype).masked_fill(
-                    ~mask, neg_inf
+                mask = (
+                    bias.to(q.dtype)
+                    if mask is None
+                    else bias.to(q.dtype).masked_fill(~mask, neg_inf)
                 )
             return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         scores = (q @ k.transpose(-2, -1)) * softmax_scale(q.shape[-1])  # (b, h, t, s)

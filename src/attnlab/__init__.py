@@ -1,0 +1,8 @@
+"""attnlab: build, train, compare and look inside transformers."""
+
+from .checkpoint import load
+from .config import ModelConfig
+from .models import Classifier, LanguageModel
+
+__all__ = ["Classifier", "LanguageModel", "ModelConfig", "load"]
+__version__ = "0.1.0"

@@ -1,0 +1,162 @@
+"""Saving and loading models as a folder: `config.json` (what to build) and
+`model.safetensors` (the weights). Nothing is ever unpickled, so a downloaded folder is data,
+never code.
+
+Files are written under a temporary name and renamed into place, so an interrupted save
+leaves the previous version intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_model
+from torch import nn
+
+from .config import ModelConfig
+from .errors import UserError
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call `write(temporary_path)`, then move the result onto `path` in one step."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(path: Path, data: Any) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+
+    atomic_write(path, write)
+
+
+def read_json(path: Path, what: str = "file") -> Any:
+    if not path.is_file():
+        raise UserError(f"{path}: missing {what}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: not valid JSON ({error})") from error
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain model inside torch.compile or DistributedDataParallel wrappers, so saved
+    names never carry their prefixes (`_orig_mod.`, `module.`)."""
+    while True:
+        inner = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
+        if not isinstance(inner, nn.Module):
+            return model
+        model = inner
+
+
+def save(model: nn.Module, folder: str | os.PathLike) -> Path:
+    """Write `config.json` and `model.safetensors` into `folder` (created if needed)."""
+    folder = Path(folder)
+    model = unwrap(model)
+    config = {"format_version": FORMAT_VERSION, "kind": model.kind, **model.config_dict()}
+    atomic_write(folder / WEIGHTS_FILE, lambda tmp: save_model(model, tmp))
+    write_json(folder / CONFIG_FILE, config)
+    return folder
+
+
+class Saveable:
+    """Gives a model `model.save(folder)`."""
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        return save(self, folder)
+
+
+def read_config(folder: str | os.PathLike) -> dict[str, Any]:
+    """The parsed `config.json` of a run folder, checked for kind and format version."""
+    from .models import MODEL_KINDS
+
+    path = Path(folder) / CONFIG_FILE
+    if not Path(folder).is_dir():
+        raise UserError(f"{folder}: no such run folder")
+    config = read_json(path, "model config (is this an attnlab run folder?)")
+    if not isinstance(config, dict) or "kind" not in config or "model" not in config:
+        raise UserError(f"{path}: not an attnlab model config (no 'kind' or 'model')")
+    version = config.get("format_version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise UserError(
+            f"{path}: format version {version} was written by a newer attnlab "
+            f"(this one reads up to {FORMAT_VERSION}); upgrade attnlab"
+        )
+    if config["kind"] not in MODEL_KINDS:
+        raise UserError(f"{path}: unknown model kind {config['kind']!r}")
+    return config
+
+
+def build(config: dict[str, Any], path: Path | None = None) -> nn.Module:
+    """A freshly initialised model of the class and shape a config describes."""
+    from .models import model_class
+
+    try:
+        cfg = ModelConfig.from_dict(config["model"])
+        options = {k: v for k, v in config.items() if k not in ("format_version", "kind", "model")}
+        return model_class(config["kind"], cfg)(cfg, **options)
+    except (TypeError, ValueError) as error:
+        raise UserError(f"{path or CONFIG_FILE}: {error}") from error
+
+
+def load_weights(model: nn.Module, path: Path) -> None:
+    """Load safetensors weights into `model`, insisting every name and shape matches."""
+    if not path.is_file():
+        raise UserError(f"{path}: missing model weights")
+    try:
+        tensors = load_file(path)
+    except (SafetensorError, OSError) as error:
+        raise UserError(f"{path}: unreadable or truncated weights ({error})") from error
+    model = unwrap(model)
+    expected = model.state_dict()
+    # Tied weights are stored once; safetensors keeps one of the shared names.
+    names_of = {}
+    for name, tensor in expected.items():
+        names_of.setdefault(tensor.data_ptr(), []).append(name)
+    missing = [names[0] for names in names_of.values() if not any(n in tensors for n in names)]
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise UserError(
+            f"{path}: weights do not match the config (missing: {missing[:5]}, "
+            f"unexpected: {unexpected[:5]})"
+        )
+    for name, tensor in tensors.items():
+        if expected[name].shape != tensor.shape:
+            raise UserError(
+                f"{path}: {name} has shape {tuple(tensor.shape)}, the config wants "
+                f"{tuple(expected[name].shape)}"
+            )
+    with torch.no_grad():
+        for names in names_of.values():
+            source = next(tensors[n] for n in names if n in tensors)
+            expected[names[0]].copy_(source)
+
+
+def load(folder: str | os.PathLike, device: str | torch.device | None = None) -> nn.Module:
+    """The model saved in `folder`, of the right class, in eval mode."""
+    folder = Path(folder)
+    config = read_config(folder)
+    model = build(config, folder / CONFIG_FILE)
+    load_weights(model, folder / WEIGHTS_FILE)
+    if device is not None:
+        model.to(device)
+    return model.eval()

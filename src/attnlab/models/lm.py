@@ -1,0 +1,120 @@
+"""A decoder-only language model: embed, run a causal stack, predict the next token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..checkpoint import Saveable
+from ..config import ConfigError, ModelConfig
+from .sampling import sample_next
+from .stack import InputEmbedding, build_stack, init_weights
+
+
+class LanguageModel(Saveable, nn.Module):
+    """tokens (b, t) -> next-token logits (b, t, vocab_size)."""
+
+    kind = "lm"
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        if cfg.attention == "nystrom":
+            raise ConfigError(
+                "Nystrom attention has no causal form (Xiong et al. 2021 define it for "
+                "bidirectional encoders): use it in a classifier, or pick --attention dense "
+                "or sparse for a language model"
+            )
+        self.cfg = cfg
+        self.embedding = InputEmbedding(cfg)
+        self.stack = build_stack(cfg)
+        self.norm = nn.LayerNorm(cfg.width, bias=cfg.bias) if cfg.norm == "pre" else nn.Identity()
+        self.head = nn.Linear(cfg.width, cfg.vocab_size, bias=False)
+        init_weights(self, cfg.depth)
+        if cfg.tie_weights:
+            self.head.weight = self.embedding.tokens.weight
+
+    def config_dict(self) -> dict:
+        return {"model": self.cfg.to_dict()}
+
+    def forward(self, tokens: Tensor, state=None) -> Tensor:
+        """`state` (from `new_state`) holds what earlier calls saw, e.g. a key/value cache;
+        then `tokens` continue that text."""
+        if tokens.shape[1] > self.cfg.context and self.cfg.model != "xl":
+            raise ValueError(f"{tokens.shape[1]} tokens exceed the context of {self.cfg.context}")
+        start = state.length if state is not None else 0
+        x = self.embedding(tokens, start)
+        x = self.stack(x, causal=True, state=state)
+        return self.head(self.norm(x))
+
+    def loss(self, tokens: Tensor, targets: Tensor) -> tuple[Tensor, dict[str, float]]:
+        """Mean cross-entropy in nats per token, plus whatever the stack adds (ponder cost)."""
+        logits = self(tokens)
+        ce = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+        return ce + self.stack.aux_loss, {"ce": ce.item(), **self.stack.stats}
+
+    def new_state(self):
+        return self.stack.new_state(self.cfg.context)
+
+    @torch.no_grad()
+    def stream(
+        self,
+        prompt: Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        use_cache: bool = True,
+    ) -> Iterator[Tensor]:
+        """Yield (b,) new tokens one at a time.
+
+        The model sees at most `context` tokens. When the text outgrows that window, the window
+        jumps forward to keep the last context/2 tokens and, with a cache, the cache is rebuilt
+        from them. Positions therefore always start at 0 at the window's start, as in training,
+        and the cached and uncached paths see exactly the same tokens at every step.
+        """
+        was_training = self.training
+        self.eval()
+        prompt = prompt[None] if prompt.dim() == 1 else prompt
+        if prompt.shape[1] == 0:
+            raise ValueError("the prompt must hold at least one token")
+        b, length = prompt.shape
+        context, keep = self.cfg.context, max(1, self.cfg.context // 2)
+        text = torch.empty(b, length + max_new_tokens, dtype=torch.long, device=prompt.device)
+        text[:, :length] = prompt
+        generator = None
+        if seed is not None:
+            generator = torch.Generator(device=prompt.device).manual_seed(seed)
+        start = max(0, length - context)
+        state = self.new_state() if use_cache else None
+        logits = self(text[:, start:length], state)[:, -1]
+        for i in range(max_new_tokens):
+            token = sample_next(logits, temperature, top_k, top_p, generator)
+            text[:, length] = token
+            length += 1
+            yield token
+            if i == max_new_tokens - 1:
+                break
+            if length - start > context:
+                start = length - keep
+                if state is not None:
+                    state.reset()
+                    logits = self(text[:, start:length], state)[:, -1]
+                    continue
+            if state is not None:
+                logits = self(text[:, length - 1 : length], state)[:, -1]
+            else:
+                logits = self(text[:, start:length])[:, -1]
+        self.train(was_training)
+
+    def generate(self, prompt: Tensor, max_new_tokens: int, **options) -> Tensor:
+        """The prompt followed by `max_new_tokens` sampled tokens: (b, t + max_new_tokens).
+        Options are those of `stream`."""
+        prompt = prompt[None] if prompt.dim() == 1 else prompt
+        new = list(self.stream(prompt, max_new_tokens, **options))
+        if not new:
+            return prompt
+        return torch.cat((prompt, torch.stack(new, dim=1)), dim=1)

@@ -1,0 +1,105 @@
+import pytest
+import torch
+
+from attnlab import ModelConfig
+from attnlab.attention import BasicSelfAttention, KVCache, build_attention
+from tests.reference import allowed_positions, multi_head_attention, relative_error
+
+
+def config(**overrides):
+    base = dict(vocab_size=50, context=16, depth=1, width=32, heads=4, position="none")
+    return ModelConfig(**{**base, **overrides})
+
+
+def random_key_mask(b, t):
+    lengths = torch.randint(1, t + 1, (b,))
+    return torch.arange(t)[None, :] < lengths[:, None]
+
+
+@pytest.mark.parametrize("path", ["fused", "reference"])
+@pytest.mark.parametrize("head_mode", ["narrow", "wide"])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+def test_multi_head_matches_float64_equation(path, head_mode, causal, masked):
+    layer = build_attention(config(attention_path=path, head_mode=head_mode))
+    x = torch.randn(3, 11, 32)
+    mask = random_key_mask(3, 11) if masked else None
+    expected = multi_head_attention(layer, x, causal=causal, key_mask=mask)
+    actual = layer(x, mask=mask, causal=causal)
+    assert relative_error(actual, expected) < 1e-5
+
+
+def test_wide_heads_see_the_full_width():
+    narrow = build_attention(config(head_mode="narrow"))
+    wide = build_attention(config(head_mode="wide"))
+    assert narrow.head_dim == 32 // 4 and wide.head_dim == 32
+    assert wide.to_qkv.weight.shape == (3 * 4 * 32, 32)
+    assert wide.unify_heads.weight.shape == (32, 4 * 32)
+
+
+def test_basic_self_attention_is_the_seed_equation():
+    x = torch.randn(2, 7, 5)
+    y = BasicSelfAttention()(x)
+    x64 = x.double()
+    for n in range(2):
+        for i in range(7):
+            weights = torch.softmax(torch.stack([x64[n, i] @ x64[n, j] for j in range(7)]), 0)
+            expected = sum(weights[j] * x64[n, j] for j in range(7))
+            assert relative_error(y[n, i], expected) < 1e-5
+
+
+def test_basic_self_attention_respects_masks():
+    x = torch.randn(1, 6, 4)
+    layer = BasicSelfAttention()
+    layer(x, causal=True)
+    expected = allowed_positions(6, 6, causal=True)
+    assert torch.equal(layer.weights[0] > 0, expected)
+
+
+def test_reference_path_returns_weights_that_sum_to_one():
+    layer = build_attention(config(attention_path="reference"))
+    layer(torch.randn(2, 9, 32), causal=True)
+    weights = layer.core.weights
+    assert weights.shape == (2, 4, 9, 9)
+    assert torch.allclose(weights.sum(-1), torch.ones(2, 4, 9))
+    assert torch.all(weights.triu(1) == 0)
+
+
+@pytest.mark.parametrize("path", ["fused", "reference"])
+def test_fully_padded_rows_never_give_nan(path):
+    layer = build_attention(config(attention_path=path))
+    x = torch.randn(2, 6, 32)
+    mask = torch.zeros(2, 6, dtype=torch.bool)
+    mask[0, 3:] = True  # left padding: under a causal mask the first rows see only padding
+    out = layer(x, mask=mask, causal=True)
+    assert torch.isfinite(out).all()
+
+
+def test_unmasked_attention_without_positions_is_permutation_equivariant():
+    layer = build_attention(config())
+    x = torch.randn(2, 10, 32)
+    perm = torch.randperm(10)
+    assert torch.allclose(layer(x)[:, perm], layer(x[:, perm]), atol=1e-6)
+
+
+@pytest.mark.parametrize("path", ["fused", "reference"])
+@pytest.mark.parametrize("position", ["none", "rope", "alibi"])
+def test_cached_attention_equals_full_attention(path, position):
+    layer = build_attention(config(attention_path=path, position=position))
+    x = torch.randn(2, 12, 32)
+    full = layer(x, causal=True)
+    cache = KVCache(16)
+    pieces = [layer(x[:, :5], causal=True, cache=cache)]
+    pieces += [layer(x[:, i : i + 1], causal=True, cache=cache) for i in range(5, 12)]
+    assert torch.allclose(torch.cat(pieces, 1), full, atol=1e-5)
+
+
+def test_cache_is_a_preallocated_buffer():
+    cache = KVCache(8)
+    k = torch.randn(1, 2, 3, 4)
+    cache.append(k, k)
+    buffer = cache.keys
+    cache.append(k[:, :, :1], k[:, :, :1])
+    assert cache.keys is buffer and cache.length == 4
+    with pytest.raises(ValueError):
+        cache.append(torch.randn(1, 2, 5, 4), torch.randn(1, 2, 5, 4))
