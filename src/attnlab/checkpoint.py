@@ -118,18 +118,22 @@ def build(config: dict[str, Any], path: Path | None = None) -> nn.Module:
         raise UserError(f"{path or CONFIG_FILE}: {error}") from error
 
 
-def load_weights(model: nn.Module, path: Path) -> None:
-    """Load safetensors weights into `model`, insisting every name and shape matches."""
-    if not path.is_file():
-        raise UserError(f"{path}: missing model weights")
-    try:
-        tensors = load_file(path)
-    except (SafetensorError, OSError) as error:
-        raise UserError(f"{path}: unreadable or truncated weights ({error})") from error
-    model = unwrap(model)
-    expected = model.state_dict()
-    # Tied weights are stored once; safetensors keeps one of the shared names.
-    names_of = {}
+def weight_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state, with each shared (tied) tensor kept under its first name only."""
+    seen, tensors = set(), {}
+    for name, tensor in unwrap(model).state_dict().items():
+        if tensor.data_ptr() not in seen:
+            seen.add(tensor.data_ptr())
+            tensors[name] = tensor.detach().contiguous()
+    return tensors
+
+
+def assign_weights(model: nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Copy `tensors` into `model`, insisting every name and shape matches; `path` names the
+    file they came from in errors."""
+    expected = unwrap(model).state_dict()
+    # Tied weights are stored once, under any one of their names.
+    names_of: dict[int, list[str]] = {}
     for name, tensor in expected.items():
         names_of.setdefault(tensor.data_ptr(), []).append(name)
     missing = [names[0] for names in names_of.values() if not any(n in tensors for n in names)]
@@ -149,6 +153,21 @@ def load_weights(model: nn.Module, path: Path) -> None:
         for names in names_of.values():
             source = next(tensors[n] for n in names if n in tensors)
             expected[names[0]].copy_(source)
+
+
+def read_tensors(path: Path, what: str = "model weights") -> dict[str, torch.Tensor]:
+    """All tensors of a safetensors file, or a UserError naming the file."""
+    if not path.is_file():
+        raise UserError(f"{path}: missing {what}")
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError) as error:
+        raise UserError(f"{path}: unreadable or truncated {what} ({error})") from error
+
+
+def load_weights(model: nn.Module, path: Path) -> None:
+    """Load safetensors weights into `model`, insisting every name and shape matches."""
+    assign_weights(model, read_tensors(path), path)
 
 
 def load(folder: str | os.PathLike, device: str | torch.device | None = None) -> nn.Module:

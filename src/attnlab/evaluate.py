@@ -1,0 +1,135 @@
+"""Bits per byte: how well a language model compresses a text.
+
+Every token of the text but the first is predicted exactly once. A model with a fixed
+context sees the text through strided windows (Press et al. 2021 call this "sliding window
+evaluation"): windows of `context` tokens, each scoring only the predictions not scored
+before, so each one has at least half a context of preceding text. A recurrent model
+(Transformer-XL) instead reads the text segment after segment, carrying its memory.
+
+The total cross-entropy in bits is divided by the number of bytes those predicted tokens
+cover, so byte-level and BPE models are compared on one scale.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .data.windows import gather_windows
+
+
+def strided_windows(n: int, context: int) -> Iterator[tuple[int, int, int]]:
+    """(start, length, first) per window over a text of n tokens: the window's inputs are
+    tokens[start : start+length], and it scores its predictions from offset `first` on."""
+    keep = context - context // 2  # tokens of guaranteed left context per scored prediction
+    done = 1  # the first token has no prediction
+    while done < n:
+        start = min(max(0, done - keep), max(0, n - 1 - context))
+        end = min(start + context, n - 1)  # index of the last target
+        yield start, end - start, done - start - 1
+        done = end + 1
+
+
+@torch.no_grad()
+def windowed_nll_bits(
+    model: nn.Module,
+    tokens: np.ndarray,
+    batch_size: int = 32,
+    device: torch.device | str = "cpu",
+    autocast: AbstractContextManager | None = None,
+) -> tuple[float, int]:
+    """(total bits, predictions scored) of `model` over `tokens`, in strided windows."""
+    context = model.cfg.context
+    windows = list(strided_windows(len(tokens), context))
+    total, count = 0.0, 0
+    for i in range(0, len(windows), batch_size):
+        group = windows[i : i + batch_size]
+        length = group[0][1]
+        if any(w[1] != length for w in group):  # only a text shorter than a window
+            group = [w for w in group if w[1] == length]
+        starts = torch.tensor([w[0] for w in group])
+        batch = gather_windows(tokens, starts, length + 1).to(device)
+        with autocast or nullcontext():
+            logits = model(batch[:, :-1])
+        nll = F.cross_entropy(
+            logits.float().transpose(1, 2), batch[:, 1:], reduction="none"
+        )  # (b, length)
+        keep = (
+            torch.arange(length, device=device)[None, :]
+            >= torch.tensor([w[2] for w in group], device=device)[:, None]
+        )
+        total += nll[keep].sum().item() / math.log(2)
+        count += int(keep.sum())
+    return total, count
+
+
+@torch.no_grad()
+def streamed_nll_bits(
+    model: nn.Module,
+    tokens: np.ndarray,
+    streams: int = 1,
+    device: torch.device | str = "cpu",
+    autocast: AbstractContextManager | None = None,
+    memory: int | None = None,
+) -> tuple[float, int]:
+    """(total bits, predictions scored) of a recurrent model reading `tokens` as `streams`
+    contiguous streams, `context` tokens at a time, its state carried between segments."""
+    segment = model.cfg.context
+    length = (len(tokens) - 1) // streams
+    starts = torch.arange(streams) * length
+    state = model.new_state(memory) if memory is not None else model.new_state()
+    total, count = 0.0, 0
+    for offset in range(0, length, segment):
+        size = min(segment, length - offset)
+        batch = gather_windows(tokens, starts + offset, size + 1).to(device)
+        with autocast or nullcontext():
+            logits = model(batch[:, :-1], state)
+        nll = F.cross_entropy(logits.float().transpose(1, 2), batch[:, 1:], reduction="sum")
+        total += nll.item() / math.log(2)
+        count += batch[:, 1:].numel()
+    return total, count
+
+
+def bits_per_byte(
+    model: nn.Module,
+    tokens: np.ndarray,
+    bytes_per_token: float = 1.0,
+    **options,
+) -> dict[str, float]:
+    """Bits per byte of `tokens` and the bytes scored. For BPE, `bytes_per_token` is the
+    text's bytes over its tokens, so the result is still per byte of text."""
+    was_training = model.training
+    model.eval()
+    if getattr(model.cfg, "model", "") == "xl":
+        options.pop("batch_size", None)
+        bits, count = streamed_nll_bits(model, tokens, **options)
+    else:
+        options.pop("memory", None)
+        bits, count = windowed_nll_bits(model, tokens, **options)
+    model.train(was_training)
+    n_bytes = count * bytes_per_token
+    return {"bits_per_byte": bits / n_bytes, "bytes": round(n_bytes), "tokens": count}
+
+
+def compressor_bits_per_byte(data: bytes) -> dict[str, float]:
+    """Bits per byte of the standard compressors at their strongest settings, for comparison."""
+    import bz2
+    import gzip
+    import lzma
+
+    sizes = {
+        "gzip -9": len(gzip.compress(data, 9)),
+        "bzip2 -9": len(bz2.compress(data, 9)),
+        "xz -9": len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME)),
+    }
+    return {name: 8 * size / len(data) for name, size in sizes.items()}
+
+
+def as_tensor(tokens: np.ndarray) -> Tensor:
+    return torch.from_numpy(np.asarray(tokens, dtype=np.int64))
