@@ -97,15 +97,15 @@ def read_path(path: Path, glob: str) -> tuple[str, bytes]:
     )
 
 
-def read_enwik8(url: str = ENWIK8_URL, sha256: str = ENWIK8_SHA256) -> tuple[str, bytes]:
-    archive = fetch(url, sha256, "enwik8.zip")
+def read_enwik8(url: str | None = None, sha256: str | None = None) -> tuple[str, bytes]:
+    archive = fetch(url or ENWIK8_URL, sha256 or ENWIK8_SHA256, "enwik8.zip")
     try:
         with zipfile.ZipFile(archive) as z:
             text = z.read("enwik8")
     except (zipfile.BadZipFile, KeyError) as error:
         raise UserError(f"{archive}: not the enwik8 archive ({error})") from error
     if len(text) != sum(ENWIK8_SPLIT):
-        raise UserError(f"{archive}: enwik8 holds {len(text):,} bytes, expected 100,000,000")
+        raise UserError(f"{archive}: enwik8 holds {len(text):,} bytes, not {sum(ENWIK8_SPLIT):,}")
     return f"enwik8 from {archive}", text
 
 
