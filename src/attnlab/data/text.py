@@ -69,7 +69,8 @@ def read_stdlib() -> tuple[str, bytes]:
     files = stdlib_files()
     sources = [p.read_bytes() for p in files]
     docs = "\n\n".join(topics[name] for name in sorted(topics)).encode("utf-8")
-    text = b"\n".join(sources) + b"\n" + docs
+    # The documentation goes first, so the held-out tail is source code like most of the text.
+    text = docs + b"\n" + b"\n".join(sources)
     version = ".".join(map(str, sys.version_info[:3]))
     where = files[0].parent if files else sysconfig.get_paths()["stdlib"]
     return (
