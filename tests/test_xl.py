@@ -11,6 +11,8 @@ from attnlab.attention.relative import relative_shift
 from attnlab.config import ConfigError
 from tests.reference import allowed_positions, relative_error
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def xl(**overrides):
     base = dict(vocab_size=40, context=8, depth=2, width=32, heads=4, model="xl", memory=8)
@@ -224,16 +226,7 @@ def test_xl_refuses_another_attention_mechanism():
         LanguageModel(xl(attention="sparse"))
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny matrices train faster on one thread than on threads contending for a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_memory_solves_a_copy_from_the_previous_segment(one_thread):
+def test_memory_solves_a_copy_from_the_previous_segment():
     """Segment 2 repeats segment 1, random tokens: predicting the next token of segment 2
     needs segment 1, which only the memory holds. The trained model copies it; the same model
     with its memory emptied is at chance (1/16)."""
