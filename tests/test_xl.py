@@ -258,3 +258,16 @@ def test_memory_solves_a_copy_from_the_previous_segment():
         lm(first, state)
         guesses = lm(first, state)[:, :-1].argmax(-1)
         assert accurate((guesses == targets[:, :-1]).float().mean().item())
+
+
+def test_classifier_with_relative_attention_ignores_padding():
+    """Bidirectional use: the exact shift gives every pair its true distance both ways."""
+    clf = attnlab.Classifier(xl(), num_classes=3).eval()
+    texts = [torch.randint(1, 40, (n,)) for n in (3, 8, 6)]
+    tokens = torch.zeros(3, 8, dtype=torch.long)
+    mask = torch.zeros(3, 8, dtype=torch.bool)
+    for i, text in enumerate(texts):
+        tokens[i, : len(text)], mask[i, : len(text)] = text, True
+    batched = clf(tokens, mask)
+    for i, text in enumerate(texts):
+        assert torch.allclose(batched[i], clf(text[None])[0], atol=1e-5)

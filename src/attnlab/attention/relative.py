@@ -48,7 +48,7 @@ def relative_shift(scores: Tensor) -> Tensor:
 
 class LayerMemory:
     """The hidden states one layer saw in earlier segments: at most `size` positions, detached,
-    so no gradient flows into an earlier segment (Dai et al. 2019, eq. after §3.2's h̃)."""
+    so no gradient flows into an earlier segment (Dai et al. 2019, §3.2: SG(·) in h̃)."""
 
     def __init__(self, size: int):
         self.size = size

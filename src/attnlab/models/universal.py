@@ -63,7 +63,7 @@ class UniversalTransformer(nn.Module):
         # The classifier's CLS vector takes one position more than the context.
         self.positions = SinusoidalPositions(cfg.context + 1, cfg.width)
         steps = sinusoidal_table(cfg.max_steps, cfg.width, start=1)  # row n - 1: step n
-        self.register_buffer("steps", steps, persistent=False)
+        self.register_buffer("step_sinusoids", steps, persistent=False)
         self.aux_loss: Tensor | float = 0.0
         self.stats: dict[str, float] = {}
         self.halting_probabilities: Tensor | None = None
@@ -75,7 +75,7 @@ class UniversalTransformer(nn.Module):
 
     def coordinates(self, n: int, t: int, start: int) -> Tensor:
         """P^n for positions start … start + t - 1: (t, width)."""
-        return self.positions(t, start) + self.steps[n - 1]
+        return self.positions(t, start) + self.step_sinusoids[n - 1]
 
     def forward(
         self,
