@@ -78,7 +78,11 @@ class ModelConfig:
 
     # Transformer-XL (Dai et al. 2019)
     memory: int = option(256, "Transformer-XL: hidden states kept from earlier segments")
-    clamp_len: int = option(0, "Transformer-XL: largest relative distance encoded (0: no clamp)")
+    clamp_len: int = option(
+        0,
+        "Transformer-XL: largest relative distance encoded "
+        "(0: memory + context - 1, the largest training sees)",
+    )
 
     # Universal Transformer (Dehghani et al. 2019) with ACT (Graves 2016)
     max_steps: int = option(6, "Universal Transformer: most applications of the shared block")

@@ -7,10 +7,13 @@ from . import dense  # noqa: F401  (registers the dense core)
 from .base import CORES, MultiHeadAttention, allowed_mask, register_core
 from .cache import KVCache
 from .dense import BasicSelfAttention, DenseAttention
+from .relative import LayerMemory, RelativeAttention
 
 
 def build_attention(cfg: ModelConfig) -> nn.Module:
     """The self-attention layer a block should hold for this configuration."""
+    if cfg.position == "relative":
+        return RelativeAttention(cfg)
     if cfg.attention == "basic":
         return BasicSelfAttention(cfg)
     if cfg.attention not in CORES:
@@ -22,7 +25,9 @@ __all__ = [
     "BasicSelfAttention",
     "DenseAttention",
     "KVCache",
+    "LayerMemory",
     "MultiHeadAttention",
+    "RelativeAttention",
     "allowed_mask",
     "build_attention",
     "register_core",

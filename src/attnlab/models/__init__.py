@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..config import ModelConfig
+from . import universal, xl  # noqa: F401  (register the "universal" and "xl" stacks)
 from .classifier import Classifier
 from .lm import LanguageModel
 

@@ -49,9 +49,10 @@ class LanguageModel(Saveable, nn.Module):
         x = self.stack(x, causal=True, state=state)
         return self.head(self.norm(x))
 
-    def loss(self, tokens: Tensor, targets: Tensor) -> tuple[Tensor, dict[str, float]]:
-        """Mean cross-entropy in nats per token, plus whatever the stack adds (ponder cost)."""
-        logits = self(tokens)
+    def loss(self, tokens: Tensor, targets: Tensor, state=None) -> tuple[Tensor, dict[str, float]]:
+        """Mean cross-entropy in nats per token, plus whatever the stack adds (ponder cost).
+        `state` carries a Transformer-XL memory from one segment to the next."""
+        logits = self(tokens, state)
         ce = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
         return ce + self.stack.aux_loss, {"ce": ce.item(), **self.stack.stats}
 
@@ -75,6 +76,9 @@ class LanguageModel(Saveable, nn.Module):
         jumps forward to keep the last context/2 tokens and, with a cache, the cache is rebuilt
         from them. Positions therefore always start at 0 at the window's start, as in training,
         and the cached and uncached paths see exactly the same tokens at every step.
+
+        A state that is not `bounded` (Transformer-XL's memory) trims itself: the prompt goes in
+        as segments of `context` tokens, then one token at a time, and the window never jumps.
         """
         was_training = self.training
         self.eval()
@@ -90,7 +94,12 @@ class LanguageModel(Saveable, nn.Module):
             generator = torch.Generator(device=prompt.device).manual_seed(seed)
         start = max(0, length - context)
         state = self.new_state() if use_cache else None
-        logits = self(text[:, start:length], state)[:, -1]
+        bounded = getattr(state, "bounded", True)
+        if bounded:
+            logits = self(text[:, start:length], state)[:, -1]
+        else:
+            for segment in prompt.split(context, dim=1):
+                logits = self(segment, state)[:, -1]
         for i in range(max_new_tokens):
             token = sample_next(logits, temperature, top_k, top_p, generator)
             text[:, length] = token
@@ -98,7 +107,7 @@ class LanguageModel(Saveable, nn.Module):
             yield token
             if i == max_new_tokens - 1:
                 break
-            if length - start > context:
+            if bounded and length - start > context:
                 start = length - keep
                 if state is not None:
                     state.reset()
