@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import PRESETS, ModelConfig, TrainConfig
+from .config import CLASSIFY_PRESETS, PRESETS, ClassifyConfig, ModelConfig, TrainConfig
 from .errors import UserError
 
 
@@ -56,13 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model").add_subparsers(
         dest="task", required=True
     )
-    lm = train.add_parser("lm", help="train a language model on text")
-    lm.add_argument("--preset", choices=sorted(PRESETS), help="model and training settings")
-    lm.add_argument("--out", type=Path, help="run folder (default: runs/<preset or lm>)")
-    lm.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR")
-    lm.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
-    add_dataclass_flags(lm, TrainConfig, "training")
-    add_dataclass_flags(lm, ModelConfig, "model")
+    for task, presets, what in (
+        ("lm", PRESETS, "a language model on text"),
+        ("classify", CLASSIFY_PRESETS, "a text classifier on labelled texts"),
+    ):
+        sub = train.add_parser(task, help=f"train {what}")
+        sub.add_argument("--preset", choices=sorted(presets), help="model and training settings")
+        sub.add_argument("--out", type=Path, help=f"run folder (default: runs/<preset or {task}>)")
+        sub.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR")
+        sub.add_argument("--overwrite", action="store_true", help="replace a run in --out")
+        add_dataclass_flags(sub, TrainConfig, "training")
+        if task == "classify":
+            add_dataclass_flags(sub, ClassifyConfig, "classification")
+        add_dataclass_flags(sub, ModelConfig, "model")
 
     generate = commands.add_parser("generate", help="sample text from a trained language model")
     generate.add_argument("run", type=Path, help="run folder")
@@ -82,6 +88,34 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--memory", type=int, help="Transformer-XL: memory length to use")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object last")
+
+    predict = commands.add_parser("predict", help="label texts with a trained classifier")
+    predict.add_argument("run", type=Path, help="run folder")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", help="one text")
+    source.add_argument("--file", type=Path, help="one text per line, or a CSV / TSV")
+    predict.add_argument("--text-column", help="the CSV column holding the texts (default: text)")
+    predict.add_argument("--device", default="auto")
+    predict.add_argument("--json", action="store_true", help="print one JSON object last")
+
+    data = commands.add_parser("data", help="write a data set to files").add_subparsers(
+        dest="dataset", required=True
+    )
+    listops = data.add_parser("listops", help="Long Range Arena's ListOps as TSV files")
+    listops.add_argument("--out", type=Path, required=True, help="folder for train/valid/test.tsv")
+    listops.add_argument("--size", type=int, default=0, help="examples in all (0: 100,000)")
+    listops.add_argument("--max-length", type=int, default=0, help="longest example (0: 2,000)")
+    listops.add_argument("--seed", type=int, default=0)
+
+    bench = commands.add_parser("bench", help="measure speed and memory").add_subparsers(
+        dest="what", required=True
+    )
+    attention = bench.add_parser("attention", help="one attention layer, forward + backward")
+    attention.add_argument("--lengths", type=int, nargs="+", default=[512, 1024, 2048, 4096, 8192])
+    attention.add_argument("--kinds", nargs="+", default=None, help="default: all")
+    attention.add_argument("--device", default="cpu")
+    attention.add_argument("--plot", type=Path, default=Path("attention-bench.png"))
+    attention.add_argument("--json", action="store_true", help="print one JSON object last")
     return parser
 
 

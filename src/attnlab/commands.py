@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,56 +14,95 @@ import torch
 
 from .checkpoint import load, read_config
 from .cli import given, print_json
-from .config import PRESETS, ConfigError, ModelConfig, TrainConfig
-from .data.tokenizers import load_tokenizer
+from .config import (
+    CLASSIFY_PRESETS,
+    PRESETS,
+    ClassifyConfig,
+    ConfigError,
+    ModelConfig,
+    TrainConfig,
+)
+from .data.tokenizers import DEFAULT_VOCAB, load_tokenizer, train_tokenizer
 from .device import pick_device
 from .errors import UserError
-from .models import LanguageModel
+from .models import Classifier, LanguageModel
 from .runs import prepare_folder, read_settings, write_settings
-from .tasks.lm import LanguageModelTask, check_long_enough, encode_splits, prepare_text
 from .train import Distributed, autocast_for, format_metrics, train
+
+LABELS_FILE = "labels.json"
 
 
 def run(args: argparse.Namespace) -> int:
     if args.command == "train":
-        return train_language_model(args)
-    if args.command == "generate":
-        return generate(args)
-    if args.command == "eval":
-        return evaluate(args)
-    raise UserError(f"unknown command {args.command!r}")
+        return train_language_model(args) if args.task == "lm" else train_classifier(args)
+    handlers = {
+        "generate": generate,
+        "eval": evaluate,
+        "predict": predict,
+        "data": data,
+        "bench": bench,
+    }
+    return handlers[args.command](args)
 
 
-def settings_for(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], Path]:
-    """Model and training settings: the run's own when resuming, else the preset's, with the
-    flags given on the command line on top."""
+def make(cls: type, settings: dict[str, Any], where: str):
+    """A config dataclass from saved or given settings; unknown names are a user error."""
+    try:
+        return cls(**settings)
+    except TypeError as error:
+        raise ConfigError(f"{where}: {error}") from error
+
+
+@dataclass
+class Run:
+    """A training run being set up: its settings, folder, device and place among processes."""
+
+    args: argparse.Namespace
+    folder: Path
+    model: dict[str, Any]
+    train: TrainConfig
+    extra: dict[str, Any]
+    dist: Distributed
+    device: torch.device
+
+    def say(self, *text: Any) -> None:
+        if self.dist.main:
+            print(*text, flush=True)
+
+    @property
+    def resuming(self) -> bool:
+        return bool(self.args.resume)
+
+
+def start_run(args: argparse.Namespace, presets: dict, task: str) -> Run:
+    """Settings (the run's own when resuming, else the preset's, flags on top), the checked
+    run folder, the device and the seed."""
     model_flags, train_flags = given(args, ModelConfig), given(args, TrainConfig)
+    extra_flags = given(args, ClassifyConfig) if task == "classify" else {}
     if args.resume:
         if model_flags:
+            names = ", ".join("--" + k.replace("_", "-") for k in model_flags)
             raise UserError(
-                f"{args.resume}: the model of a run being resumed cannot change "
-                f"(drop {', '.join('--' + k.replace('_', '-') for k in model_flags)})"
+                f"{args.resume}: the model of a run being resumed cannot change ({names})"
             )
         saved = read_settings(args.resume)
-        return saved["model"], {**saved["train"], **train_flags}, args.resume
-    preset = PRESETS.get(args.preset or "", {"model": {}, "train": {}})
-    model = {**preset["model"], **model_flags}
-    if train_flags.get("tokenizer") == "bpe" and "vocab_size" not in model:
-        model["vocab_size"] = 4096
-    train = {**preset["train"], **train_flags}
-    if "steps" in train_flags and "minutes" not in train_flags:
-        train["minutes"] = 0.0  # an explicit step budget replaces the preset's time budget
-    if "minutes" in train_flags and "steps" not in train_flags:
-        train["steps"] = 0
-    out = args.out or Path("runs") / (args.preset or "lm")
-    return model, train, out
-
-
-def train_language_model(args: argparse.Namespace) -> int:
-    model_settings, train_settings, folder = settings_for(args)
-    tcfg = make(TrainConfig, train_settings, str(folder / "train.json"))
+        if saved.get("task") != task:
+            raise UserError(f"{args.resume}: holds a {saved.get('task')} run, not {task}")
+        model, train_settings = saved["model"], {**saved["train"], **train_flags}
+        extra, folder = {**saved.get("classify", {}), **extra_flags}, args.resume
+    else:
+        preset = presets.get(args.preset or "", {})
+        model = {**preset.get("model", {}), **model_flags}
+        train_settings = {**preset.get("train", {}), **train_flags}
+        extra = {**preset.get("classify", {}), **extra_flags}
+        # An explicit budget of one kind replaces the preset's budget of the other.
+        if "steps" in train_flags and "minutes" not in train_flags:
+            train_settings["minutes"] = 0.0
+        if "minutes" in train_flags and "steps" not in train_flags:
+            train_settings["steps"] = 0
+        folder = args.out or Path("runs") / (args.preset or task)
+    tcfg = make(TrainConfig, train_settings, str(folder))
     dist_info = Distributed.from_environment()
-    say = print if dist_info.main else (lambda *a, **k: None)
     if dist_info.main:
         prepare_folder(folder, resume=bool(args.resume), overwrite=args.overwrite)
     device = pick_device(tcfg.device)
@@ -69,59 +110,126 @@ def train_language_model(args: argparse.Namespace) -> int:
         device = torch.device("cuda", dist_info.local_rank)
         torch.cuda.set_device(device)
     torch.manual_seed(tcfg.seed)
+    return Run(args, folder, model, tcfg, extra, dist_info, device)
 
-    tokenizer = load_tokenizer(folder) if args.resume else None
-    vocab = model_settings.get("vocab_size", ModelConfig.vocab_size)
-    started = time.perf_counter()
-    text, tokenizer = prepare_text(tcfg, vocab, tokenizer)
-    model_settings["vocab_size"] = tokenizer.vocab_size
-    cfg = make(ModelConfig, model_settings, str(folder / "train.json"))
-    check_long_enough(text, cfg.context, tcfg.data)
-    say(f"data: {text.source}")
-    say(
-        "  "
-        + ", ".join(f"{s} {text.n_bytes[s]:,} bytes" for s in ("train", "valid", "test"))
-        + f"; {tokenizer.kind} tokenizer, vocab {tokenizer.vocab_size} "
-        f"({time.perf_counter() - started:.1f} s)"
-    )
-    model = LanguageModel(cfg).to(device)
+
+def fit(run: Run, model: torch.nn.Module, task, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """Describe the run, save its settings, train; on rank 0 return the summary and the
+    final scores of every held-out split."""
+    cfg, tcfg = model.cfg, run.train
     params = sum(p.numel() for p in model.parameters())
-    say(
+    run.say(
         f"model: {cfg.model}, {cfg.depth} blocks, width {cfg.width}, {cfg.heads} heads, "
         f"context {cfg.context}, {cfg.attention} attention, {params / 1e6:.2f}M parameters"
     )
     budget = f"{tcfg.steps} steps" if tcfg.steps else f"{tcfg.minutes:g} minutes"
-    say(f"training on {device} for {budget}, batch {tcfg.batch_size}; run folder {folder}")
-    if dist_info.main and not args.resume:
-        write_settings(folder, {"task": "lm", "model": cfg.to_dict(), "train": tcfg.to_dict()})
-        tokenizer.save(folder)
-    elif dist_info.main:
-        write_settings(folder, {"task": "lm", "model": cfg.to_dict(), "train": tcfg.to_dict()})
-    task = LanguageModelTask(text, cfg, tcfg, device, dist_info.rank, dist_info.world)
-    summary = train(
-        model, task, tcfg, folder, device, resume=bool(args.resume), dist_info=dist_info
+    run.say(
+        f"training on {run.device} for {budget}, batch {tcfg.batch_size}; run folder {run.folder}"
     )
-    if not dist_info.main:
-        return 0
+    if run.dist.main:
+        write_settings(run.folder, settings)
+    summary = train(
+        model, task, tcfg, run.folder, run.device, resume=run.resuming, dist_info=run.dist
+    )
+    if not run.dist.main:
+        return None
     if summary["stopped"] == "interrupt":
-        say(
+        run.say(
             f"interrupted at step {summary['step']}; saved. Continue with: "
-            f"attnlab train lm --resume {folder}"
+            f"attnlab train {run.args.task} --resume {run.folder}"
         )
-        return 130
-    say(f"trained {summary['step']} steps in {summary['seconds'] / 60:.1f} minutes")
-    results = {}
-    with autocast_for(device, tcfg.precision):
+        return summary
+    run.say(f"trained {summary['step']} steps in {summary['seconds'] / 60:.1f} minutes")
+    scores: dict[str, Any] = {}
+    with autocast_for(run.device, tcfg.precision):
         for split in ("valid", "test"):
-            results.update(task.evaluate(model, split, quick=False))
-    say(format_metrics(summary["step"], results))
-    say(f"--- sample (after the first {64} tokens of the test split) ---")
-    prompt = torch.as_tensor(text.tokens["test"][:64].astype("int64"), device=device)
-    out = model.generate(prompt, tcfg.sample_tokens, temperature=0.8, top_k=None, seed=tcfg.seed)
-    say(tokenizer.decode(out[0, 64:].tolist()))
-    say("---")
-    (folder / "results.json").write_text(json.dumps({**summary, **results}, indent=2) + "\n")
+            if split in getattr(task, "splits", ("valid", "test")):
+                scores.update(task.evaluate(model, split, quick=False))
+    run.say(format_metrics(summary["step"], scores))
+    results = {**summary, **scores}
+    (run.folder / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def train_language_model(args: argparse.Namespace) -> int:
+    from .tasks.lm import LanguageModelTask, check_long_enough, prepare_text
+
+    run = start_run(args, PRESETS, "lm")
+    tcfg = run.train
+    if tcfg.tokenizer not in ("bytes", "bpe"):
+        raise ConfigError(f"a language model takes --tokenizer bytes or bpe, not {tcfg.tokenizer}")
+    if tcfg.tokenizer == "bpe" and "vocab_size" not in run.model:
+        run.model["vocab_size"] = 4096
+    started = time.perf_counter()
+    tokenizer = load_tokenizer(run.folder) if run.resuming else None
+    vocab = run.model.get("vocab_size", ModelConfig.vocab_size)
+    text, tokenizer = prepare_text(tcfg, vocab, tokenizer)
+    cfg = make(ModelConfig, {**run.model, "vocab_size": tokenizer.vocab_size}, str(run.folder))
+    check_long_enough(text, cfg.context, tcfg.data)
+    run.say(f"data: {text.source}")
+    sizes = ", ".join(f"{s} {text.n_bytes[s]:,} bytes" for s in ("train", "valid", "test"))
+    run.say(
+        f"  {sizes}; {tokenizer.kind} tokenizer, vocab {tokenizer.vocab_size} "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
+    model = LanguageModel(cfg).to(run.device)
+    if run.dist.main and not run.resuming:
+        tokenizer.save(run.folder)
+    task = LanguageModelTask(text, cfg, tcfg, run.device, run.dist.rank, run.dist.world)
+    settings = {"task": "lm", "model": cfg.to_dict(), "train": tcfg.to_dict()}
+    results = fit(run, model, task, settings)
+    if results is None or results["stopped"] == "interrupt":
+        return 130 if results else 0
+    run.say("--- sample, continuing the first 64 tokens of the test split ---")
+    prompt = torch.as_tensor(text.tokens["test"][:64].astype("int64"), device=run.device)
+    out = model.generate(prompt, tcfg.sample_tokens, temperature=0.8, seed=tcfg.seed)
+    run.say(tokenizer.decode(out[0, 64:].tolist()))
+    run.say("---")
     return 0
+
+
+def train_classifier(args: argparse.Namespace) -> int:
+    from .tasks.classify import ClassificationTask, load_classification_data
+
+    run = start_run(args, CLASSIFY_PRESETS, "classify")
+    tcfg, ccfg = run.train, make(ClassifyConfig, run.extra, str(run.folder))
+    if tcfg.data == "stdlib" and not run.resuming:
+        raise UserError("give --data: a CSV, TSV or JSONL file, listops or imdb")
+    started = time.perf_counter()
+    data = load_classification_data(tcfg, ccfg)
+    if run.resuming:
+        tokenizer = load_tokenizer(run.folder)
+    else:
+        vocab = run.model.get("vocab_size", DEFAULT_VOCAB.get(tcfg.tokenizer))
+        tokenizer = train_tokenizer(tcfg.tokenizer, data.train.texts, vocab)
+    cfg = make(ModelConfig, {**run.model, "vocab_size": tokenizer.vocab_size}, str(run.folder))
+    counts = ", ".join(
+        f"{name} {len(part):,}"
+        for name, part in (("train", data.train), ("valid", data.valid), ("test", data.test))
+        if part
+    )
+    run.say(f"data: {tcfg.data}: {counts} texts, {len(data.classes)} classes")
+    task = ClassificationTask(
+        data, tokenizer, cfg.context, tcfg, ccfg, run.device, run.dist.rank, run.dist.world
+    )
+    run.say(
+        f"  {tokenizer.kind} tokenizer, vocab {tokenizer.vocab_size} "
+        f"({time.perf_counter() - started:.1f} s). {task.truncation_note()}"
+    )
+    model = Classifier(cfg, len(data.classes), ccfg.pooling).to(run.device)
+    if run.dist.main and not run.resuming:
+        tokenizer.save(run.folder)
+        (run.folder / LABELS_FILE).write_text(json.dumps(data.classes) + "\n")
+    settings = {
+        "task": "classify",
+        "model": cfg.to_dict(),
+        "train": tcfg.to_dict(),
+        "classify": ccfg.to_dict(),
+    }
+    results = fit(run, model, task, settings)
+    if results is None:
+        return 0
+    return 130 if results["stopped"] == "interrupt" else 0
 
 
 def load_run(folder: Path, device_name: str):
@@ -141,13 +249,9 @@ def generate(args: argparse.Namespace) -> int:
     new: list[int] = []
     shown = 0
     for token in model.stream(
-        prompt,
-        args.tokens,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        seed=args.seed,
-    ):
+        prompt, args.tokens, temperature=args.temperature, top_k=args.top_k,
+        top_p=args.top_p, seed=args.seed,
+    ):  # fmt: skip
         new.append(int(token[0]))
         text = tokenizer.decode(new)
         # Hold back a character still being completed by the next byte tokens.
@@ -159,45 +263,141 @@ def generate(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    config = read_config(args.run)
-    if config["kind"] != "lm":
-        raise UserError(f"{args.run}: evaluating a {config['kind']} is not supported yet")
-    model, tokenizer, device = load_run(args.run, args.device)
-    settings = read_settings(args.run)["train"]
-    if args.data:
-        settings["data"] = args.data
+    kind = read_config(args.run)["kind"]
+    saved = read_settings(args.run)
+    settings = {**saved["train"], **({"data": args.data} if args.data else {})}
     tcfg = make(TrainConfig, {**settings, "batch_size": args.batch_size}, str(args.run))
-    from .data.text import load_text
-
-    splits = load_text(tcfg.data, tcfg.glob, tcfg.valid_fraction, tcfg.test_fraction)
-    text = encode_splits(splits, tokenizer, names=(args.split,))
-    if len(text.tokens[args.split]) < 2:
-        raise UserError(f"{tcfg.data}: the {args.split} split is too short to score")
-    from .evaluate import bits_per_byte
-
-    options = {"memory": args.memory} if args.memory is not None else {}
+    model, tokenizer, device = load_run(args.run, args.device)
     with autocast_for(device, tcfg.precision):
-        result = bits_per_byte(
-            model,
-            text.tokens[args.split],
-            text.bytes_per_token(args.split),
-            batch_size=args.batch_size,
-            device=device,
-            **options,
-        )
-    result = {"data": tcfg.data, "split": args.split, **result}
-    print(
-        f"{tcfg.data} [{args.split}]: {result['bits_per_byte']:.4f} bits per byte over "
-        f"{result['bytes']:,} bytes"
-    )
+        if kind == "lm":
+            result = evaluate_language_model(args, model, tokenizer, device, tcfg)
+        else:
+            result = evaluate_classifier(args, model, tokenizer, device, tcfg, saved)
     if args.json:
         print_json(result)
     return 0
 
 
-def make(cls: type, settings: dict[str, Any], where: str):
-    """A config dataclass from saved or given settings; unknown names are a user error."""
-    try:
-        return cls(**settings)
-    except TypeError as error:
-        raise ConfigError(f"{where}: {error}") from error
+def evaluate_language_model(args, model, tokenizer, device, tcfg) -> dict[str, Any]:
+    from .data.text import load_text
+    from .evaluate import bits_per_byte
+    from .tasks.lm import encode_splits
+
+    split = args.split
+    splits = load_text(tcfg.data, tcfg.glob, tcfg.valid_fraction, tcfg.test_fraction)
+    text = encode_splits(splits, tokenizer, names=(split,))
+    if len(text.tokens[split]) < 2:
+        raise UserError(f"{tcfg.data}: the {split} split is too short to score")
+    options = {"memory": args.memory} if args.memory is not None else {}
+    result = bits_per_byte(
+        model, text.tokens[split], text.bytes_per_token(split),
+        batch_size=args.batch_size, device=device, **options,
+    )  # fmt: skip
+    print(
+        f"{tcfg.data} [{split}]: {result['bits_per_byte']:.4f} bits per byte over "
+        f"{result['bytes']:,} bytes"
+    )
+    return {"data": tcfg.data, "split": split, **result}
+
+
+def evaluate_classifier(args, model, tokenizer, device, tcfg, saved) -> dict[str, Any]:
+    from .metrics import plot_confusion, render_confusion
+    from .tasks.classify import ClassificationTask, load_classification_data
+
+    ccfg = make(ClassifyConfig, saved.get("classify", {}), str(args.run))
+    if args.data and args.data not in ("listops", "imdb"):
+        # A held-out file is scored whole, against the run's own classes.
+        ccfg.valid, ccfg.test = args.data, args.data
+    data = load_classification_data(tcfg, ccfg)
+    classes = read_labels(args.run)
+    data.classes = classes
+    split = "test" if args.split == "all" else args.split
+    if data.split(split) is None:
+        raise UserError(f"{tcfg.data}: no {split} split (give --test FILE when training)")
+    task = ClassificationTask(data, tokenizer, model.cfg.context, tcfg, ccfg, device)
+    report = task.report(model, split)
+    confusion = torch.tensor(report["confusion"]).numpy()
+    print(
+        f"{tcfg.data} [{split}]: accuracy {report['accuracy']:.4f}, macro-F1 "
+        f"{report['macro_f1']:.4f} over {confusion.sum():,} texts"
+    )
+    for name, row in report["per_class"].items():
+        print(
+            f"  {name:>12}  precision {row['precision']:.3f}  recall {row['recall']:.3f}  "
+            f"F1 {row['f1']:.3f}  support {row['support']}"
+        )
+    print(render_confusion(confusion, classes))
+    path = plot_confusion(confusion, classes, args.run / f"confusion-{split}.png")
+    print(f"confusion matrix: {path}")
+    return {"data": tcfg.data, "split": split, **report}
+
+
+def read_labels(folder: Path) -> list[str]:
+    path = folder / LABELS_FILE
+    if not path.is_file():
+        raise UserError(f"{path}: missing class names")
+    return json.loads(path.read_text())
+
+
+def predict(args: argparse.Namespace) -> int:
+    model, tokenizer, device = load_run(args.run, args.device)
+    if not isinstance(model, Classifier):
+        raise UserError(f"{args.run}: holds a {model.kind}, not a classifier")
+    classes = read_labels(args.run)
+    texts = [args.text] if args.text is not None else read_texts(args.file, args.text_column)
+    results = []
+    with torch.no_grad():
+        for text in texts:
+            ids = tokenizer.encode(text)[: model.cfg.context]
+            tokens = torch.as_tensor(ids.astype("int64") if len(ids) else [tokenizer.pad_id or 0])
+            probs = model(tokens[None].to(device)).softmax(-1)[0].tolist()
+            best = max(range(len(classes)), key=probs.__getitem__)
+            results.append(
+                {
+                    "text": text,
+                    "label": classes[best],
+                    "probabilities": dict(zip(classes, probs, strict=True)),
+                }
+            )
+            if not args.json:
+                shown = ", ".join(f"{c} {p:.3f}" for c, p in zip(classes, probs, strict=True))
+                print(f"{classes[best]}\t({shown})\t{text[:60]!r}")
+    if args.json:
+        print_json({"predictions": results})
+    return 0
+
+
+def read_texts(path: Path, column: str | None) -> list[str]:
+    """One text per line, or the text column of a CSV / TSV file."""
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    if path.suffix.lower() not in (".csv", ".tsv"):
+        return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ","))
+    column = column or "text"
+    if not rows or column not in rows[0]:
+        found = ", ".join(rows[0]) if rows else "none"
+        raise UserError(f"{path}: no column {column!r} (columns: {found}); give --text-column")
+    return [row[column] for row in rows]
+
+
+def data(args: argparse.Namespace) -> int:
+    from .data.listops import LRA_MAX_LENGTH, write_listops
+
+    paths = write_listops(
+        args.out, args.size or None, args.max_length or LRA_MAX_LENGTH, seed=args.seed
+    )
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def bench(args: argparse.Namespace) -> int:
+    from .bench import format_table, run_attention_bench
+
+    rows = run_attention_bench(args.lengths, args.kinds, device=args.device, plot=args.plot)
+    print(format_table(rows))
+    if args.json:
+        print_json({"rows": rows})
+    return 0

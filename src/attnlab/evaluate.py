@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager, nullcontext
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
 from .data.windows import gather_windows
 
@@ -83,7 +83,9 @@ def streamed_nll_bits(
     segment = model.cfg.context
     length = (len(tokens) - 1) // streams
     starts = torch.arange(streams) * length
-    state = model.new_state(memory) if memory is not None else model.new_state()
+    state = model.new_state()
+    if memory is not None:
+        state.size = memory  # a longer memory than in training (Dai et al. 2019, §4)
     total, count = 0.0, 0
     for offset in range(0, length, segment):
         size = min(segment, length - offset)
@@ -107,7 +109,7 @@ def bits_per_byte(
     was_training = model.training
     model.eval()
     if getattr(model.cfg, "model", "") == "xl":
-        options.pop("batch_size", None)
+        options["streams"] = options.pop("batch_size", 1)
         bits, count = streamed_nll_bits(model, tokens, **options)
     else:
         options.pop("memory", None)
@@ -129,7 +131,3 @@ def compressor_bits_per_byte(data: bytes) -> dict[str, float]:
         "xz -9": len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME)),
     }
     return {name: 8 * size / len(data) for name, size in sizes.items()}
-
-
-def as_tensor(tokens: np.ndarray) -> Tensor:
-    return torch.from_numpy(np.asarray(tokens, dtype=np.int64))
