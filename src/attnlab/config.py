@@ -254,8 +254,11 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 CLASSIFY_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # Minutes on a 2-core CPU: 20,000 ListOps examples of at most 500 tokens.
     "listops-small": {
-        "model": dict(context=512, depth=4, width=128, heads=4, position="sinusoidal"),
-        "train": dict(data="listops", steps=1500, batch_size=32, lr=1e-3, eval_every=250),
+        # Words keep LRA's tokens but for "[" split from each operator: ~15% more tokens.
+        "model": dict(context=600, depth=4, width=128, heads=4, position="sinusoidal"),
+        "train": dict(
+            data="listops", tokenizer="words", steps=1500, batch_size=32, lr=1e-3, eval_every=250
+        ),
         "classify": dict(size=20_000, max_length=500),
     },
     # Long Range Arena's ListOps: lengths up to 2,000 (Tay et al. 2021), for a GPU.
