@@ -3,7 +3,7 @@
 from torch import nn
 
 from ..config import ModelConfig
-from . import dense  # noqa: F401  (registers the dense core)
+from . import dense, nystrom, sparse  # noqa: F401  (register the cores)
 from .base import CORES, MultiHeadAttention, allowed_mask, register_core
 from .cache import KVCache
 from .dense import BasicSelfAttention, DenseAttention
