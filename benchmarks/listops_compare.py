@@ -18,7 +18,8 @@ VARIANTS = {
     "dense": [],
     "sparse (strided, block 32)": ["--attention", "sparse", "--sparse-block", "32"],
     "nystrom (64 landmarks)": ["--attention", "nystrom", "--landmarks", "64"],
-    # One shared block applied up to 4 times with ACT: the same parameters as one block.
+    # One shared block applied up to 4 times with ACT has the parameters of one block.
+    "dense-1 (one block)": ["--depth", "1"],
     "universal (ACT, 4 steps)": ["--model", "universal", "--max-steps", "4"],
 }
 
