@@ -139,8 +139,8 @@ def test_language_model_with_sparse_attention_is_causal(pattern):
 def test_cached_generation_equals_uncached_generation(pattern):
     lm = small_lm(pattern, context=12)
     prompt = torch.randint(0, 40, (2, 5))
-    cached = lm.generate(prompt, 30, temperature=0)
-    assert torch.equal(cached, lm.generate(prompt, 30, temperature=0, use_cache=False))
+    cached = lm.generate(prompt, 20, temperature=0)  # past the context: the window jumps
+    assert torch.equal(cached, lm.generate(prompt, 20, temperature=0, use_cache=False))
 
 
 def test_a_score_bias_is_refused():

@@ -7,7 +7,7 @@ Softmax attention S·V with S = softmax(QKᵀ/√d) (n × n) is replaced by its 
           (n × m)              (m × m)                 (m × n)
 
 where the m landmarks Q̃, K̃ are the means of m consecutive segments of the queries and keys.
-Multiplying right to left, Ŝ·V costs O(n·m·d) time and O(n·m) memory.
+Multiplying right to left, Ŝ·V costs O(n·m·d + m³) time and O(n·m) memory.
 
 The pseudo-inverse A⁺ is the paper's iteration (after Razavi et al. 2014):
 Z₀ = Aᵀ / (‖A‖₁‖A‖∞), Z_{j+1} = ¼ Z_j (13I − A Z_j (15I − A Z_j (7I − A Z_j))).
@@ -18,9 +18,10 @@ Choices where the published code is loose:
 - the initial scale ‖A‖₁‖A‖∞ is each matrix's own, not one maximum over the whole batch,
   so one sequence's kernel never changes another's result;
 - segments split the *real* tokens of each sequence into m nearly equal runs and average
-  only them, so padding (at the end, or to make n divisible by m) never changes a landmark
-  and a padded batch gives each sequence exactly its own output; landmarks with no real
-  token (a sequence shorter than m) are masked out of every kernel;
+  only them, instead of padding the sequence to a multiple of m and averaging the padding
+  in: so padding never changes a landmark, a padded batch gives each sequence exactly its
+  own output, and n need not be a multiple of m; landmarks with no real token (a sequence
+  shorter than m) are masked out of every kernel;
 - the whole computation runs in at least float32, even under autocast: the iteration
   multiplies small matrices six times over and loses its accuracy in half precision.
 

@@ -2,8 +2,8 @@
 with Sparse Transformers".
 
 Query i attends only to a set S_i of key positions: softmax over j ∈ S_i of q_i·k_j/√d,
-applied to v_j (§4.2). With block length l and causal masking, §4.2 defines two patterns,
-each the union of two index sets:
+applied to v_j (§4.2). With block length l and causal masking, the paper defines two
+patterns (§4.3, "two-dimensional factorized attention"), each made of two index sets:
 
 - strided: A¹_i = {j : 0 ≤ i − j ≤ l} (the last l positions and i itself) and
   A²_i = {j : (i − j) mod l = 0} (every l-th position before i);
@@ -11,7 +11,8 @@ each the union of two index sets:
   A²_i = {j : j mod l ≥ l − c} (the last c "summary" positions of every block);
 
 plus `local`, the window A¹ of the strided pattern on its own. We implement the paper's
-*merged head* (§5.2): one softmax over S_i = A¹_i ∪ A²_i, so one head sees both sets.
+*merged head* (§5, "factorized attention heads"): attend(X, A¹ ∪ A²), one softmax over
+S_i = A¹_i ∪ A²_i, so every head sees both sets.
 With `causal` every set is cut to j ≤ i, as in the paper. The bidirectional forms are our
 extension: the same sets without that cut (|i − j| ≤ l for the window, every block's
 summaries for `fixed`).
@@ -143,18 +144,16 @@ class SparseAttention(nn.Module):
         # A query always sees itself, so no softmax row is empty (as in `allowed_mask`).
         add(k_near, v_near, "bhBkd", near & real_near[:, None, :, None, :] | (gap == 0))
 
+        apart = blocks[:, None] - blocks[None, :]  # (nb, nb): B − C, query block minus key block
         if self.pattern == "strided":
             # A² minus the window: same offset r in blocks C with |B − C| ≥ 2 (C < B if causal).
-            apart = blocks[:, None] - blocks[None, :]  # (nb, nb): B − C
             apart = apart >= 2 if causal else apart.abs() >= 2
             columns = real.transpose(1, 2)[:, None, None]  # (b, 1, 1, l, nb): key (C, r) real
             add(k, v, "bhkrd", apart[:, None, :] & columns)
         elif self.pattern == "fixed" and c > 0:
             # A² minus the own block: the last c positions of every other block.
             k_sum, v_sum = (x[:, :, :, l - c :].flatten(2, 3) for x in (k, v))  # (b, h, nb·c, d)
-            other = blocks[:, None] != blocks[None, :]
-            if causal:
-                other = blocks[:, None] > blocks[None, :]
+            other = apart >= 1 if causal else apart != 0
             other = other.repeat_interleave(c, dim=1)  # (nb, nb·c)
             real_sum = real[:, :, l - c :].flatten(1, 2)[:, None, None, None]  # (b,1,1,1,nb·c)
             add(k_sum, v_sum, "bhkd", other[:, None, :] & real_sum)
