@@ -394,9 +394,12 @@ def data(args: argparse.Namespace) -> int:
 
 
 def bench(args: argparse.Namespace) -> int:
-    from .bench import format_table, run_attention_bench
+    from .bench import KINDS, format_table, run_attention_bench
 
-    rows = run_attention_bench(args.lengths, args.kinds, device=args.device, plot=args.plot)
+    rows = run_attention_bench(
+        args.lengths, args.kinds or list(KINDS), device=args.device, plot=args.plot,
+        log=lambda line: print(line, flush=True),
+    )  # fmt: skip
     print(format_table(rows))
     if args.json:
         print_json({"rows": rows})
