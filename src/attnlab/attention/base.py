@@ -22,26 +22,17 @@ Core call signature (all shapes per head, queries aligned with the *last* T keys
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
 from ..config import ModelConfig
 from ..positions import Rotary, alibi_bias
+from ..registry import Registry
 from .cache import KVCache
 
-CORES: dict[str, Callable[[ModelConfig], nn.Module]] = {}
-
-
-def register_core(name: str):
-    """Class decorator: make an attention core available as `--attention name`."""
-
-    def add(cls):
-        CORES[name] = cls
-        return cls
-
-    return add
+CORES = Registry()
+register_core = CORES.register  # class decorator: make a core available as `--attention NAME`
 
 
 def allowed_mask(

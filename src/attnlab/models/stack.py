@@ -8,8 +8,6 @@ report statistics (`stats`) after each forward pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import Tensor, nn
 
@@ -17,18 +15,10 @@ from ..attention import KVCache
 from ..block import Block
 from ..config import ModelConfig
 from ..positions import build_positions
+from ..registry import Registry
 
-STACKS: dict[str, Callable[[ModelConfig], nn.Module]] = {}
-
-
-def register_stack(name: str):
-    """Class decorator: make a layer stack available as `--model name`."""
-
-    def add(cls):
-        STACKS[name] = cls
-        return cls
-
-    return add
+STACKS = Registry()
+register_stack = STACKS.register  # class decorator: make a stack available as `--model NAME`
 
 
 def build_stack(cfg: ModelConfig) -> nn.Module:
