@@ -40,11 +40,11 @@ def model_config(**overrides):
     return ModelConfig(**{**dict(context=16, depth=2, width=32, heads=4, dropout=0.1), **overrides})
 
 
-def run(folder, steps, resume=False, **train_overrides):
+def run(folder, steps, resume=False, model=None, **train_overrides):
     torch.manual_seed(0)
     settings = dict(steps=steps, batch_size=4, eval_every=4, save_every=3, eval_bytes=200)
     cfg = TrainConfig(**{**settings, **train_overrides})
-    model = LanguageModel(model_config())
+    model = LanguageModel(model_config(**(model or {})))
     task = LanguageModelTask(corpus(), model.cfg, cfg, CPU)
     if not resume:
         prepare_folder(folder, resume=False, overwrite=False)
@@ -52,10 +52,11 @@ def run(folder, steps, resume=False, **train_overrides):
     return model, summary
 
 
-def test_resumed_run_matches_an_uninterrupted_run(tmp_path):
-    straight, _ = run(tmp_path / "a", steps=10)
-    run(tmp_path / "b", steps=5)
-    resumed, summary = run(tmp_path / "b", steps=10, resume=True)
+@pytest.mark.parametrize("model", [{}, {"model": "xl", "memory": 8}])
+def test_resumed_run_matches_an_uninterrupted_run(tmp_path, model):
+    straight, _ = run(tmp_path / "a", steps=10, model=model)
+    run(tmp_path / "b", steps=5, model=model)
+    resumed, summary = run(tmp_path / "b", steps=10, resume=True, model=model)
     assert summary["step"] == 10
     tokens = torch.randint(0, 256, (2, 16))
     straight.eval(), resumed.eval()

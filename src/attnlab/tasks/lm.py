@@ -87,6 +87,7 @@ class LanguageModelTask:
                 train, model_cfg.context, cfg.batch_size, cfg.seed, rank, world
             )
         self.memory = None  # Transformer-XL's state, carried from segment to segment
+        self.saved_memory: dict[str, Tensor] = {}  # from a checkpoint, until the model is seen
 
     def next_batch(self) -> tuple:
         x, y, *restart = next(self.batches)
@@ -105,7 +106,16 @@ class LanguageModelTask:
         x, y, restart = batch
         if restart or self.memory is None:
             self.memory = unwrap_model(objective).new_state()
+            if not restart:
+                self.restore_memory()
         return objective(x, y, state=self.memory)
+
+    def restore_memory(self) -> None:
+        for i, layer in enumerate(self.memory):
+            if f"memory.{i}" in self.saved_memory:
+                layer.states = self.saved_memory[f"memory.{i}"].to(self.device)
+                layer.seen = int(self.saved_memory[f"seen.{i}"])
+        self.saved_memory = {}
 
     def train_metrics(self, loss: float) -> dict[str, float]:
         return {"train_bpb": loss / math.log(2) / self.text.bytes_per_token("train")}
@@ -124,10 +134,16 @@ class LanguageModelTask:
         return {f"{split}_bpb": result["bits_per_byte"], f"{split}_bytes": result["bytes"]}
 
     def state_dict(self) -> dict[str, Tensor]:
-        return self.batches.state_dict()
+        state = self.batches.state_dict()
+        for i, layer in enumerate(self.memory or []):
+            if layer.states is not None:
+                state[f"memory.{i}"] = layer.states
+                state[f"seen.{i}"] = torch.tensor(layer.seen)
+        return state
 
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
         self.batches.load_state_dict(state)
+        self.saved_memory = {k: v for k, v in state.items() if k.startswith(("memory.", "seen."))}
 
 
 def unwrap_model(objective: nn.Module) -> nn.Module:
