@@ -142,9 +142,8 @@ def fit(run: Run, model: torch.nn.Module, task, settings: dict[str, Any]) -> dic
     run.say(f"trained {summary['step']} steps in {summary['seconds'] / 60:.1f} minutes")
     scores: dict[str, Any] = {}
     with autocast_for(run.device, tcfg.precision):
-        for split in ("valid", "test"):
-            if split in getattr(task, "splits", ("valid", "test")):
-                scores.update(task.evaluate(model, split, quick=False))
+        for split in task.held_out:
+            scores.update(task.evaluate(model, split, quick=False))
     run.say(format_metrics(summary["step"], scores))
     results = {**summary, **scores}
     (run.folder / "results.json").write_text(json.dumps(results, indent=2) + "\n")

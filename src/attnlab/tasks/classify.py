@@ -51,6 +51,7 @@ class ClassificationTask:
             for name, part in (("train", data.train), ("valid", data.valid), ("test", data.test))
             if part is not None
         }
+        self.held_out = tuple(name for name in ("valid", "test") if name in self.splits)
         self.drawn = 0
         self.batches = self.splits["train"].train_batches(rank, world)
         self.class_weights = None

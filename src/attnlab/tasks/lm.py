@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..checkpoint import unwrap
 from ..config import ModelConfig, TrainConfig
 from ..data.encoded import encode_cached
 from ..data.text import TextSplits, load_text
@@ -67,6 +68,7 @@ class LanguageModelTask:
     split; validation in bits per byte."""
 
     plot = {"train": "train_bpb", "valid": "valid_bpb"}
+    held_out = ("valid", "test")
 
     def __init__(
         self,
@@ -148,6 +150,4 @@ class LanguageModelTask:
 
 def unwrap_model(objective: nn.Module) -> nn.Module:
     """The model inside an Objective, however it is wrapped (DDP, torch.compile)."""
-    from ..checkpoint import unwrap
-
     return unwrap(objective).model
