@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from .data.windows import gather_windows
 
@@ -36,35 +35,29 @@ def strided_windows(n: int, context: int) -> Iterator[tuple[int, int, int]]:
         done = end + 1
 
 
+def token_nll_bits(model: nn.Module, batch: Tensor, state=None) -> Tensor:
+    """Bits of each next-token prediction in a (b, t + 1) batch of token runs: (b, t)."""
+    logits = model(batch[:, :-1], state) if state is not None else model(batch[:, :-1])
+    nll = F.cross_entropy(logits.float().transpose(1, 2), batch[:, 1:], reduction="none")
+    return nll / math.log(2)
+
+
 @torch.no_grad()
 def windowed_nll_bits(
-    model: nn.Module,
-    tokens: np.ndarray,
-    batch_size: int = 32,
-    device: torch.device | str = "cpu",
-    autocast: AbstractContextManager | None = None,
+    model: nn.Module, tokens: np.ndarray, batch_size: int = 32, device: torch.device | str = "cpu"
 ) -> tuple[float, int]:
-    """(total bits, predictions scored) of `model` over `tokens`, in strided windows."""
-    context = model.cfg.context
-    windows = list(strided_windows(len(tokens), context))
+    """(total bits, predictions scored) of `model` over `tokens`, in strided windows. All
+    windows have the same length (a text shorter than one window has a single window)."""
+    windows = list(strided_windows(len(tokens), model.cfg.context))
     total, count = 0.0, 0
     for i in range(0, len(windows), batch_size):
-        group = windows[i : i + batch_size]
-        length = group[0][1]
-        if any(w[1] != length for w in group):  # only a text shorter than a window
-            group = [w for w in group if w[1] == length]
-        starts = torch.tensor([w[0] for w in group])
-        batch = gather_windows(tokens, starts, length + 1).to(device)
-        with autocast or nullcontext():
-            logits = model(batch[:, :-1])
-        nll = F.cross_entropy(
-            logits.float().transpose(1, 2), batch[:, 1:], reduction="none"
-        )  # (b, length)
-        keep = (
-            torch.arange(length, device=device)[None, :]
-            >= torch.tensor([w[2] for w in group], device=device)[:, None]
+        starts, lengths, firsts = (
+            torch.tensor(column) for column in zip(*windows[i : i + batch_size], strict=True)
         )
-        total += nll[keep].sum().item() / math.log(2)
+        batch = gather_windows(tokens, starts, int(lengths[0]) + 1).to(device)
+        bits = token_nll_bits(model, batch)  # (b, length)
+        keep = torch.arange(bits.shape[1], device=device)[None, :] >= firsts.to(device)[:, None]
+        total += bits[keep].sum().item()
         count += int(keep.sum())
     return total, count
 
@@ -75,7 +68,6 @@ def streamed_nll_bits(
     tokens: np.ndarray,
     streams: int = 1,
     device: torch.device | str = "cpu",
-    autocast: AbstractContextManager | None = None,
     memory: int | None = None,
 ) -> tuple[float, int]:
     """(total bits, predictions scored) of a recurrent model reading `tokens` as `streams`
@@ -90,11 +82,9 @@ def streamed_nll_bits(
     for offset in range(0, length, segment):
         size = min(segment, length - offset)
         batch = gather_windows(tokens, starts + offset, size + 1).to(device)
-        with autocast or nullcontext():
-            logits = model(batch[:, :-1], state)
-        nll = F.cross_entropy(logits.float().transpose(1, 2), batch[:, 1:], reduction="sum")
-        total += nll.item() / math.log(2)
-        count += batch[:, 1:].numel()
+        bits = token_nll_bits(model, batch, state)
+        total += bits.sum().item()
+        count += bits.numel()
     return total, count
 
 
