@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import time
 from dataclasses import dataclass
@@ -26,15 +25,16 @@ from .data.tokenizers import DEFAULT_VOCAB, load_tokenizer, train_tokenizer
 from .device import pick_device
 from .errors import UserError
 from .models import Classifier, LanguageModel
+from .predict import LABELS_FILE, read_labels
 from .runs import prepare_folder, read_settings, write_settings
 from .train import Distributed, autocast_for, format_metrics, train
-
-LABELS_FILE = "labels.json"
 
 
 def run(args: argparse.Namespace) -> int:
     if args.command == "train":
         return train_language_model(args) if args.task == "lm" else train_classifier(args)
+    from .predict import predict
+
     handlers = {
         "generate": generate,
         "eval": evaluate,
@@ -329,56 +329,6 @@ def evaluate_classifier(args, model, tokenizer, device, tcfg, saved) -> dict[str
     path = plot_confusion(confusion, classes, args.run / f"confusion-{split}.png")
     print(f"confusion matrix: {path}")
     return {"data": tcfg.data, "split": split, **report}
-
-
-def read_labels(folder: Path) -> list[str]:
-    path = folder / LABELS_FILE
-    if not path.is_file():
-        raise UserError(f"{path}: missing class names")
-    return json.loads(path.read_text())
-
-
-def predict(args: argparse.Namespace) -> int:
-    model, tokenizer, device = load_run(args.run, args.device)
-    if not isinstance(model, Classifier):
-        raise UserError(f"{args.run}: holds a {model.kind}, not a classifier")
-    classes = read_labels(args.run)
-    texts = [args.text] if args.text is not None else read_texts(args.file, args.text_column)
-    results = []
-    with torch.no_grad():
-        for text in texts:
-            ids = tokenizer.encode(text)[: model.cfg.context]
-            tokens = torch.as_tensor(ids.astype("int64") if len(ids) else [tokenizer.pad_id or 0])
-            probs = model(tokens[None].to(device)).softmax(-1)[0].tolist()
-            best = max(range(len(classes)), key=probs.__getitem__)
-            results.append(
-                {
-                    "text": text,
-                    "label": classes[best],
-                    "probabilities": dict(zip(classes, probs, strict=True)),
-                }
-            )
-            if not args.json:
-                shown = ", ".join(f"{c} {p:.3f}" for c, p in zip(classes, probs, strict=True))
-                print(f"{classes[best]}\t({shown})\t{text[:60]!r}")
-    if args.json:
-        print_json({"predictions": results})
-    return 0
-
-
-def read_texts(path: Path, column: str | None) -> list[str]:
-    """One text per line, or the text column of a CSV / TSV file."""
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    if path.suffix.lower() not in (".csv", ".tsv"):
-        return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ","))
-    column = column or "text"
-    if not rows or column not in rows[0]:
-        found = ", ".join(rows[0]) if rows else "none"
-        raise UserError(f"{path}: no column {column!r} (columns: {found}); give --text-column")
-    return [row[column] for row in rows]
 
 
 def data(args: argparse.Namespace) -> int:
