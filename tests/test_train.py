@@ -179,3 +179,11 @@ def test_two_processes_give_the_gradients_of_one_with_twice_the_batch(tmp_path):
     assert one.keys() == two.keys()
     for name in one:
         assert torch.allclose(one[name], two[name], atol=1e-6), name
+
+
+def test_training_runs_outside_the_main_thread(tmp_path):
+    outcome = {}
+    worker = threading.Thread(target=lambda: outcome.update(run(tmp_path, steps=2)[1]))
+    worker.start()
+    worker.join()
+    assert outcome.get("step") == 2

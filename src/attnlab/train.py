@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -143,8 +144,11 @@ class InterruptFlag:
         self.raised = False
 
     def __enter__(self):
-        self.previous = signal.getsignal(signal.SIGINT)
-        signal.signal(signal.SIGINT, self.handle)
+        # Only the main thread may install signal handlers; elsewhere Ctrl-C stays default.
+        self.installed = threading.current_thread() is threading.main_thread()
+        if self.installed:
+            self.previous = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self.handle)
         return self
 
     def handle(self, signum, frame):
@@ -153,7 +157,8 @@ class InterruptFlag:
         self.raised = True
 
     def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self.previous)
+        if self.installed:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def train(
