@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -128,7 +128,6 @@ def learning_rate(cfg: TrainConfig, step: int, progress: float) -> float:
 class Progress:
     step: int = 0
     seconds: float = 0.0  # training time before this process started (after a resume)
-    best: dict[str, float] = field(default_factory=dict)
 
     def fraction(self, cfg: TrainConfig, elapsed: float) -> float:
         by_steps = self.step / cfg.steps if cfg.steps else 0.0
@@ -179,7 +178,7 @@ def train(
     if resume:
         extra, meta = load_checkpoint(folder, model, optimizer)
         task.load_state_dict({k[len("task.") :]: v for k, v in extra.items()})
-        progress = Progress(meta["step"], meta["seconds"], meta.get("best", {}))
+        progress = Progress(meta["step"], meta["seconds"])
         log(f"resumed {folder} at step {progress.step}")
     objective: nn.Module = Objective(model)
     if dist_info.world > 1:
@@ -197,7 +196,7 @@ def train(
         if dist_info.main:
             state = {f"task.{k}": v for k, v in task.state_dict().items()}
             meta = {"step": progress.step, "seconds": progress.seconds + elapsed()}
-            save_checkpoint(folder, model, optimizer, state, {**meta, "best": progress.best})
+            save_checkpoint(folder, model, optimizer, state, meta)
 
     def evaluate(quick: bool) -> dict[str, float]:
         with autocast:
