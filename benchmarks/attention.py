@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from attnlab.bench import KINDS, LENGTHS, format_table, run_attention_bench
+from attnlab.bench import LENGTHS, bench_kinds, format_table, run_attention_bench
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -24,7 +24,8 @@ RESULTS = Path(__file__).parent / "results"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=list(LENGTHS[:-1]))
-    parser.add_argument("--kinds", nargs="+", default=list(KINDS), help=", ".join(KINDS))
+    kinds = list(bench_kinds())
+    parser.add_argument("--kinds", nargs="+", default=kinds, help=", ".join(kinds))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS / "attention.json")

@@ -30,7 +30,8 @@ import attnlab
 from attnlab.config import TrainConfig
 from attnlab.data.text import load_text
 from attnlab.data.windows import RandomWindows
-from attnlab.train import autocast_for, learning_rate, make_optimizer
+from attnlab.device import autocast_for
+from attnlab.training.optim import learning_rate, make_optimizer
 
 SHAPE = dict(vocab_size=256, context=128, depth=4, width=128, heads=4)
 

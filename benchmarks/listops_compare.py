@@ -16,11 +16,11 @@ from benchmarks.common import results_of, table
 
 VARIANTS = {
     "dense": [],
-    "sparse (strided, block 32)": ["--attention", "sparse", "--sparse-block", "32"],
-    "nystrom (64 landmarks)": ["--attention", "nystrom", "--landmarks", "64"],
+    "sparse (strided, block 32)": ["--attention", "sparse", "--sparse.block", "32"],
+    "nystrom (64 landmarks)": ["--attention", "nystrom", "--nystrom.landmarks", "64"],
     # One shared block applied up to 4 times with ACT has the parameters of one block.
     "dense-1 (one block)": ["--depth", "1"],
-    "universal (ACT, 4 steps)": ["--model", "universal", "--max-steps", "4"],
+    "universal (ACT, 4 steps)": ["--model", "universal", "--universal.max-steps", "4"],
 }
 
 

@@ -37,7 +37,7 @@ def twin_layers(landmarks: int) -> tuple[MultiHeadAttention, PeerNystrom]:
         heads=HEADS,
         position="none",
         attention="nystrom",
-        landmarks=landmarks,
+        options={"nystrom": {"landmarks": landmarks}},
         bias=False,
     )
     ours = MultiHeadAttention(cfg)

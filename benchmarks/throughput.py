@@ -150,7 +150,7 @@ def contenders(compile_model: bool, bf16: bool) -> tuple[list[Contender], dict]:
     out = [Contender("attnlab", lm, ours_loss(lm), "defaults: ReLU, fused kernel, fused q/k/v")]
     gelu = ours(activation="gelu")
     out.append(Contender("attnlab gelu", gelu, ours_loss(gelu), "GELU like both peers"))
-    ref = ours(attention_path="reference")
+    ref = ours(options={"dense": {"path": "reference"}})
     out.append(Contender("attnlab reference attn", ref, ours_loss(ref), "explicit softmax path"))
     if bf16:
         lm16 = ours()

@@ -16,13 +16,14 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from attnlab import LanguageModel, ModelConfig
-from attnlab.config import PRESETS, TrainConfig
+import attnlab
+from attnlab.cli import main as attnlab_main
+from attnlab.config import ModelConfig, TrainConfig
+from attnlab.data.tokenizers import ByteTokenizer
 from attnlab.data.windows import RandomWindows
 from attnlab.evaluate import bits_per_byte
-from attnlab.runs import prepare_folder
-from attnlab.tasks.lm import LanguageModelTask, prepare_text
-from attnlab.train import learning_rate, make_optimizer, train
+from attnlab.tasks.lm import PRESETS, TextData, encode_splits, read_splits
+from attnlab.training.optim import learning_rate, make_optimizer
 
 CPU = torch.device("cpu")
 
@@ -73,18 +74,20 @@ def main() -> None:
     args = parser.parse_args()
     preset = PRESETS["tiny"]
     cfg = TrainConfig(**{**preset["train"], "minutes": args.minutes, "eval_every": 10**9})
-    text, _ = prepare_text(cfg, 256)
+    text = encode_splits(read_splits(TextData()), ByteTokenizer())
     model_cfg = ModelConfig(**preset["model"], activation="gelu")  # GPT-2 uses GELU
     rows = []
-    torch.manual_seed(0)
-    ours = LanguageModel(model_cfg)
-    folder = prepare_folder(args.out / "attnlab", resume=False, overwrite=True)
-    task = LanguageModelTask(text, model_cfg, cfg, CPU)
-    summary = train(ours, task, cfg, folder, CPU)
+    folder = args.out / "attnlab"
+    # attnlab through its own command: the tiny preset, GELU, the same minutes.
+    attnlab_main(["train", "lm", "--preset", "tiny", "--activation", "gelu", "--minutes",
+                  str(args.minutes), "--eval-every", str(10**9), "--sample-tokens", "0",
+                  "--out", str(folder), "--overwrite"])  # fmt: skip
+    ours = attnlab.load(folder)
+    ours_steps = json.loads((folder / "results.json").read_text())["step"]
     torch.manual_seed(0)
     theirs = GPT2(model_cfg)
     steps = train_plainly(theirs, cfg, text.tokens["train"], model_cfg.context)
-    for name, model, n in (("attnlab", ours, summary["step"]), ("HF GPT-2", theirs, steps)):
+    for name, model, n in (("attnlab", ours, ours_steps), ("HF GPT-2", theirs, steps)):
         result = bits_per_byte(model, text.tokens["valid"], batch_size=64)
         rows.append({
             "model": name, "parameters": sum(p.numel() for p in model.parameters()),

@@ -40,7 +40,7 @@ def main() -> None:
     train = ["--data", "stdlib", "--steps", args.steps, "--batch-size", "16", "--lr", "2e-3"]
     train += ["--warmup", "50", "--eval-every", args.steps, "--save-every", args.steps]
     rows = []
-    for name, extra in (("vanilla", []), ("xl", ["--model", "xl", "--memory", "128"])):
+    for name, extra in (("vanilla", []), ("xl", ["--model", "xl", "--xl.memory", "128"])):
         folder = args.out / name
         _, seconds = run_attnlab(
             "train", "lm", *train, *MODEL, *extra, "--out", folder, "--overwrite",

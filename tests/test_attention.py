@@ -1,8 +1,11 @@
+"""Dense and basic attention against their equations; what the conformance suite does not say
+(the head layout, the written-out weights)."""
+
 import pytest
 import torch
 
 from attnlab import ModelConfig
-from attnlab.attention import BasicSelfAttention, KVCache, build_attention
+from attnlab.attention import KVCache, MultiHeadAttention
 from tests.reference import allowed_positions, multi_head_attention, relative_error
 
 
@@ -21,7 +24,7 @@ def random_key_mask(b, t):
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("masked", [False, True])
 def test_multi_head_matches_float64_equation(path, head_mode, causal, masked):
-    layer = build_attention(config(attention_path=path, head_mode=head_mode))
+    layer = MultiHeadAttention(config(options={"dense": {"path": path}}, head_mode=head_mode))
     x = torch.randn(3, 11, 32)
     mask = random_key_mask(3, 11) if masked else None
     expected = multi_head_attention(layer, x, causal=causal, key_mask=mask)
@@ -30,16 +33,20 @@ def test_multi_head_matches_float64_equation(path, head_mode, causal, masked):
 
 
 def test_wide_heads_see_the_full_width():
-    narrow = build_attention(config(head_mode="narrow"))
-    wide = build_attention(config(head_mode="wide"))
+    narrow = MultiHeadAttention(config(head_mode="narrow"))
+    wide = MultiHeadAttention(config(head_mode="wide"))
     assert narrow.head_dim == 32 // 4 and wide.head_dim == 32
     assert wide.to_qkv.weight.shape == (3 * 4 * 32, 32)
     assert wide.unify_heads.weight.shape == (32, 4 * 32)
 
 
+def basic_layer() -> MultiHeadAttention:
+    return MultiHeadAttention(config(attention="basic", width=5, heads=1))
+
+
 def test_basic_self_attention_is_the_seed_equation():
     x = torch.randn(2, 7, 5)
-    y = BasicSelfAttention()(x)
+    y = basic_layer()(x)
     x64 = x.double()
     for n in range(2):
         for i in range(7):
@@ -48,49 +55,39 @@ def test_basic_self_attention_is_the_seed_equation():
             assert relative_error(y[n, i], expected) < 1e-5
 
 
-def test_basic_self_attention_respects_masks():
-    x = torch.randn(1, 6, 4)
-    layer = BasicSelfAttention()
-    layer(x, causal=True)
-    expected = allowed_positions(6, 6, causal=True)
-    assert torch.equal(layer.weights[0] > 0, expected)
+def test_basic_self_attention_has_no_parameters_and_respects_masks():
+    layer = basic_layer()
+    assert not list(layer.parameters())
+    x = torch.randn(1, 6, 5)[:, None]  # (b, 1, t, width): the input is its own q, k, v
+    weights = layer.core.weights(x, x, causal=True)
+    assert torch.equal(weights[0, 0] > 0, allowed_positions(6, 6, causal=True))
 
 
-def test_reference_path_returns_weights_that_sum_to_one():
-    layer = build_attention(config(attention_path="reference"))
-    layer(torch.randn(2, 9, 32), causal=True)
-    weights = layer.core.weights
+def test_reference_path_weights_sum_to_one_and_hide_the_future():
+    layer = MultiHeadAttention(config(options={"dense": {"path": "reference"}}))
+    q, k = torch.randn(2, 4, 9, 8), torch.randn(2, 4, 9, 8)
+    weights = layer.core.weights(q, k, causal=True)
     assert weights.shape == (2, 4, 9, 9)
     assert torch.allclose(weights.sum(-1), torch.ones(2, 4, 9))
     assert torch.all(weights.triu(1) == 0)
 
 
-@pytest.mark.parametrize("path", ["fused", "reference"])
-def test_fully_padded_rows_never_give_nan(path):
-    layer = build_attention(config(attention_path=path))
-    x = torch.randn(2, 6, 32)
-    mask = torch.zeros(2, 6, dtype=torch.bool)
-    mask[0, 3:] = True  # left padding: under a causal mask the first rows see only padding
-    out = layer(x, mask=mask, causal=True)
-    assert torch.isfinite(out).all()
-
-
 def test_unmasked_attention_without_positions_is_permutation_equivariant():
-    layer = build_attention(config())
+    layer = MultiHeadAttention(config())
     x = torch.randn(2, 10, 32)
     perm = torch.randperm(10)
     assert torch.allclose(layer(x)[:, perm], layer(x[:, perm]), atol=1e-6)
 
 
 @pytest.mark.parametrize("path", ["fused", "reference"])
-@pytest.mark.parametrize("position", ["none", "rope", "alibi"])
-def test_cached_attention_equals_full_attention(path, position):
-    layer = build_attention(config(attention_path=path, position=position))
+@pytest.mark.parametrize("position", ["rope", "alibi", "relative"])
+def test_cached_attention_with_positions_equals_full_attention(path, position):
+    layer = MultiHeadAttention(config(options={"dense": {"path": path}}, position=position))
     x = torch.randn(2, 12, 32)
     full = layer(x, causal=True)
-    cache = KVCache(16)
-    pieces = [layer(x[:, :5], causal=True, cache=cache)]
-    pieces += [layer(x[:, i : i + 1], causal=True, cache=cache) for i in range(5, 12)]
+    state = layer.new_state(16)
+    pieces = [layer(x[:, :5], causal=True, state=state)]
+    pieces += [layer(x[:, i : i + 1], causal=True, state=state) for i in range(5, 12)]
     assert torch.allclose(torch.cat(pieces, 1), full, atol=1e-5)
 
 

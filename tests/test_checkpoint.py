@@ -73,7 +73,7 @@ def test_corrupt_or_newer_config_gives_a_clear_error(tmp_path):
         attnlab.load(tmp_path)
     config["model"]["width"] = 30
     path.write_text(json.dumps(config))
-    with pytest.raises(UserError, match=r"config\.json: width 30"):
+    with pytest.raises(UserError, match=r"config\.json: --width 30 is not divisible"):
         attnlab.load(tmp_path)
 
 

@@ -6,7 +6,7 @@ from attnlab import Classifier, LanguageModel, ModelConfig
 from attnlab.config import ConfigError
 from attnlab.models.sampling import filter_logits, sample_next
 
-POSITIONS = ["learned", "sinusoidal", "rope", "alibi"]
+POSITIONS = ["learned", "sinusoidal", "rope", "alibi", "relative"]
 
 
 def small(**overrides):
@@ -100,16 +100,15 @@ def test_top_p_always_keeps_the_most_likely_token():
     assert torch.isfinite(filter_logits(logits, top_p=0.1)).tolist() == [[True, False, False]]
 
 
-def test_language_model_refuses_nystrom_attention():
-    with pytest.raises(ConfigError, match="Nystrom"):
-        LanguageModel(small(attention="nystrom"))
-
-
 def test_config_reports_bad_settings_by_name():
-    with pytest.raises(ConfigError, match="width 30 is not divisible by heads 4"):
+    with pytest.raises(ConfigError, match="--width 30 is not divisible by --heads 4"):
         small(width=30)
-    with pytest.raises(ConfigError, match="attention='nope'"):
+    with pytest.raises(ConfigError, match="--attention: 'nope' is not one of: dense"):
         small(attention="nope")
+    with pytest.raises(ConfigError, match="--nystrom.landmarks applies to --attention nystrom"):
+        small(options={"nystrom": {"landmarks": 8}})
+    with pytest.raises(ConfigError, match="--sparse.block: must be at least 1, got 0"):
+        small(attention="sparse", options={"block": 0})
 
 
 def test_tied_weights_share_one_tensor():

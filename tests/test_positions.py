@@ -60,7 +60,7 @@ def test_alibi_slopes_follow_the_paper():
 
 
 def test_alibi_bias_penalises_distance_linearly():
-    bias = alibi_bias(2, 3, 5, causal=True, device=torch.device("cpu"))
+    bias = alibi_bias(2, 3, 5, device=torch.device("cpu"))
     slope = alibi_slopes(2)[0]
     assert bias.shape == (2, 3, 5)
     # query 0 sits at absolute position 2

@@ -98,9 +98,9 @@ def test_wordpiece_splits_unseen_words_into_known_pieces():
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_save_and_load_give_identical_ids(tmp_path, kind):
     tok = trained(kind, {"chars": None, "bytes": None, "bpe": 300}.get(kind, 60))
-    tok.save(tmp_path)
+    tok.save(tmp_path / "tokenizer.json")
     assert [p.name for p in tmp_path.iterdir()] == ["tokenizer.json"]
-    loaded = load_tokenizer(tmp_path)
+    loaded = load_tokenizer(tmp_path / "tokenizer.json")
     assert type(loaded) is type(tok) and loaded.vocab_size == tok.vocab_size
     for text in CORPUS[:4] + [ODD]:
         assert np.array_equal(loaded.encode(text), tok.encode(text))
@@ -148,24 +148,24 @@ def test_unknown_kind_and_bad_vocab_sizes_are_user_errors():
 
 
 def test_missing_or_corrupt_tokenizer_file_is_named(tmp_path):
-    with pytest.raises(UserError, match=r"tokenizer\.json: missing tokenizer"):
-        load_tokenizer(tmp_path)
     path = tmp_path / "tokenizer.json"
+    with pytest.raises(UserError, match=r"tokenizer\.json: missing tokenizer"):
+        load_tokenizer(path)
     path.write_text("{oops")
     with pytest.raises(UserError, match=r"tokenizer\.json: not valid JSON"):
-        load_tokenizer(tmp_path)
+        load_tokenizer(path)
     path.write_text(json.dumps({"kind": "sentencepiece"}))
     with pytest.raises(UserError, match=r"tokenizer\.json: not an attnlab tokenizer"):
-        load_tokenizer(tmp_path)
-    trained("bpe", 300).save(tmp_path)
+        load_tokenizer(path)
+    trained("bpe", 300).save(path)
     data = json.loads(path.read_text())
     data["huggingface"]["model"] = {"type": "nonsense"}
     path.write_text(json.dumps(data))
     with pytest.raises(UserError, match=r"tokenizer\.json: corrupt bpe tokenizer"):
-        load_tokenizer(tmp_path)
+        load_tokenizer(path)
     path.write_text(json.dumps({"kind": "chars", "format_version": 1, "chars": "aa"}))
     with pytest.raises(UserError, match=r"corrupt chars tokenizer"):
-        load_tokenizer(tmp_path)
+        load_tokenizer(path)
     path.write_text(json.dumps({"kind": "bytes", "format_version": 7}))
     with pytest.raises(UserError, match="newer attnlab"):
-        load_tokenizer(tmp_path)
+        load_tokenizer(path)

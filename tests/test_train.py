@@ -16,12 +16,19 @@ from torch.nn.parallel import DistributedDataParallel
 
 import attnlab
 from attnlab import LanguageModel, ModelConfig
+from attnlab.commands.train import fit
 from attnlab.config import TrainConfig
+from attnlab.data.tokenizers import ByteTokenizer
 from attnlab.data.windows import RandomWindows, Streams
 from attnlab.errors import UserError
-from attnlab.runs import CHECKPOINT_FILE, prepare_folder
-from attnlab.tasks.lm import EncodedText, LanguageModelTask
-from attnlab.train import Objective, TrainingDiverged, learning_rate, train
+from attnlab.runs import RunFolder
+from attnlab.tasks.base import Setup
+from attnlab.tasks.lm import EncodedText, LanguageModelTask, TextData
+from attnlab.training.distributed import Distributed
+from attnlab.training.loop import Objective, TrainingDiverged
+from attnlab.training.optim import learning_rate
+
+CHECKPOINT_FILE = RunFolder.CHECKPOINT
 
 CPU = torch.device("cpu")
 
@@ -41,23 +48,27 @@ def model_config(**overrides):
 
 
 def run(folder, steps, resume=False, model=None, **train_overrides):
+    """Train as `attnlab train lm` does (the same callbacks), on a small synthetic text."""
     torch.manual_seed(0)
-    settings = dict(steps=steps, batch_size=4, eval_every=4, save_every=3, eval_bytes=200)
+    settings = dict(steps=steps, batch_size=4, eval_every=4, save_every=3)
     cfg = TrainConfig(**{**settings, **train_overrides})
-    model = LanguageModel(model_config(**(model or {})))
-    task = LanguageModelTask(corpus(), model.cfg, cfg, CPU)
-    if not resume:
-        prepare_folder(folder, resume=False, overwrite=False)
-    summary = train(model, task, cfg, folder, CPU, resume=resume, log=lambda _: None)
-    return model, summary
+    data = TextData(eval_bytes=200, sample_tokens=0)
+    model_cfg = model_config(**(model or {}))
+    lm = LanguageModel(model_cfg)
+    task = LanguageModelTask(corpus(), ByteTokenizer(), model_cfg, cfg, data, CPU)
+    folder = RunFolder(folder)
+    folder.prepare(resume=resume, overwrite=False)
+    setup = Setup(folder, cfg, data, model_cfg, CPU, Distributed(), resume, lambda *_: None)
+    saved = {"task": "lm", "train": cfg.to_dict(), "data": vars(data)}
+    return lm, fit(setup, task, lm, saved)
 
 
-@pytest.mark.parametrize("model", [{}, {"model": "xl", "memory": 8}])
+@pytest.mark.parametrize("model", [{}, {"model": "xl", "options": {"xl": {"memory": 8}}}])
 def test_resumed_run_matches_an_uninterrupted_run(tmp_path, model):
     straight, _ = run(tmp_path / "a", steps=10, model=model)
     run(tmp_path / "b", steps=5, model=model)
     resumed, summary = run(tmp_path / "b", steps=10, resume=True, model=model)
-    assert summary["step"] == 10
+    assert summary.step == 10
     tokens = torch.randint(0, 256, (2, 16))
     straight.eval(), resumed.eval()
     assert torch.allclose(straight(tokens), resumed(tokens), atol=1e-6)
@@ -80,7 +91,7 @@ def test_an_existing_run_is_never_overwritten_by_accident(tmp_path):
     run(tmp_path, steps=3)
     before = (tmp_path / CHECKPOINT_FILE).read_bytes()
     with pytest.raises(UserError, match="already holds a run"):
-        prepare_folder(tmp_path, resume=False, overwrite=False)
+        RunFolder(tmp_path).prepare(resume=False, overwrite=False)
     assert (tmp_path / CHECKPOINT_FILE).read_bytes() == before
 
 
@@ -112,9 +123,9 @@ def test_interrupt_saves_and_stops_cleanly(tmp_path, monkeypatch):
     monkeypatch.setattr(LanguageModel, "loss", interrupting)
     assert threading.current_thread() is threading.main_thread()
     _, summary = run(tmp_path, steps=50)
-    assert summary == {**summary, "stopped": "interrupt", "step": 2}
+    assert (summary.stop, summary.step) == ("SIGINT", 2)
     _, resumed = run(tmp_path, steps=4, resume=True)
-    assert resumed["step"] == 4
+    assert resumed.step == 4
 
 
 def test_learning_rate_warms_up_then_decays_to_the_floor():
@@ -183,7 +194,7 @@ def test_two_processes_give_the_gradients_of_one_with_twice_the_batch(tmp_path):
 
 def test_training_runs_outside_the_main_thread(tmp_path):
     outcome = {}
-    worker = threading.Thread(target=lambda: outcome.update(run(tmp_path, steps=2)[1]))
+    worker = threading.Thread(target=lambda: outcome.update(step=run(tmp_path, steps=2)[1].step))
     worker.start()
     worker.join()
     assert outcome.get("step") == 2

@@ -12,9 +12,13 @@ from tests.reference import relative_error
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+UT_OPTIONS = ("max_steps", "act", "act_epsilon", "ponder_cost")
+
+
 def universal(**overrides):
-    base = dict(vocab_size=40, context=12, width=32, heads=4, model="universal", max_steps=5)
-    return ModelConfig(**{**base, **overrides})
+    base = dict(vocab_size=40, context=12, width=32, heads=4, model="universal")
+    options = {"max_steps": 5, **{k: overrides.pop(k) for k in UT_OPTIONS if k in overrides}}
+    return ModelConfig(**{**base, **overrides}, options={"universal": options})
 
 
 def diverse_halting(model, seed=1):

@@ -6,17 +6,21 @@ import torch.nn.functional as F
 
 import attnlab
 from attnlab import LanguageModel, ModelConfig
-from attnlab.attention import LayerMemory, RelativeAttention, dense
-from attnlab.attention.relative import relative_shift
+from attnlab.attention import dense
 from attnlab.config import ConfigError
+from attnlab.models.xl import LayerMemory, MemoryAttention
+from attnlab.positions.relative import relative_shift
 from tests.reference import allowed_positions, relative_error
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def xl(**overrides):
-    base = dict(vocab_size=40, context=8, depth=2, width=32, heads=4, model="xl", memory=8)
-    return ModelConfig(**{**base, **overrides})
+def xl(memory=8, clamp_len=0, path=None, **overrides):
+    base = dict(vocab_size=40, context=8, depth=2, width=32, heads=4, model="xl")
+    options = {"xl": {"memory": memory}, "relative": {"clamp_len": clamp_len}}
+    if path:
+        options["dense"] = {"path": path}
+    return ModelConfig(**{**base, **overrides}, options=options)
 
 
 def by_segments(lm, tokens, length, state):
@@ -63,7 +67,7 @@ def relative_attention_reference(layer, memory, x, causal, clamp):
     q = x.double() @ weight["to_q.weight"].T + weight["to_q.bias"]
     kv = context @ weight["to_kv.weight"].T + weight["to_kv.bias"]
     k, v = kv[..., : h * d], kv[..., h * d :]
-    u, v_bias = weight["content_bias"], weight["position_bias"]
+    u, v_bias = weight["position.content_bias"], weight["position.position_bias"]
     allowed = allowed_positions(t, s, causal)
     out = torch.zeros(b, t, h * d, dtype=torch.float64)
     for n in range(b):
@@ -75,7 +79,7 @@ def relative_attention_reference(layer, memory, x, causal, clamp):
                     if not allowed[i, j]:
                         continue
                     distance = max(-clamp, min(clamp, s - t + i - j))
-                    r = weight["to_r.weight"][cols] @ sinusoid(distance, width)
+                    r = weight["position.to_r.weight"][cols] @ sinusoid(distance, width)
                     q_i, k_j = q[n, i, cols], k[n, j, cols]
                     scores[i, j] = (
                         q_i @ k_j + q_i @ r + u[head] @ k_j + v_bias[head] @ r
@@ -100,20 +104,20 @@ def test_relative_shift_puts_each_distance_under_its_key():
 @pytest.mark.parametrize("clamp_len", [0, 3])
 def test_relative_attention_matches_the_paper_pair_by_pair(path, causal, clamp_len):
     """Every entry, above the diagonal too: with causal=False nothing hides a wrong score."""
-    cfg = xl(attention_path=path, clamp_len=clamp_len, memory=5, heads=2, width=16)
-    layer = RelativeAttention(cfg)
+    cfg = xl(path=path, clamp_len=clamp_len, memory=5, heads=2, width=16)
+    layer = MemoryAttention(cfg, memory=5)
     for p in layer.parameters():  # zero-initialised biases would hide the u and v terms
         torch.nn.init.normal_(p, std=0.3)
     memory, x = torch.randn(2, 5, 16), torch.randn(2, 4, 16)
-    cache = LayerMemory(5)
-    cache.extend(memory)
-    actual = layer(x, causal=causal, cache=cache)
-    expected = relative_attention_reference(layer, memory, x, causal, layer.clamp)
+    state = layer.new_state(0)
+    state.extend(memory)
+    actual = layer(x, causal=causal, state=state)
+    expected = relative_attention_reference(layer, memory, x, causal, layer.position.clamp)
     assert relative_error(actual, expected) < 1e-5
 
 
 def test_clamp_defaults_to_the_largest_distance_training_sees():
-    layer = RelativeAttention(xl(memory=5, context=8))
+    layer = MemoryAttention(xl(memory=5, context=8), memory=5).position
     assert layer.clamp == 5 + 8 - 1
     longest = layer.encodings(t=8, s=5 + 8)  # a full segment after a full memory
     assert torch.equal(longest[0], layer.sinusoids[layer.clamp + 12])  # distance 12, not clamped
@@ -222,7 +226,7 @@ def test_generation_carries_the_memory_past_the_context(monkeypatch):
 
 
 def test_xl_refuses_another_attention_mechanism():
-    with pytest.raises(ConfigError, match="relative attention"):
+    with pytest.raises(ConfigError, match="--position relative needs attention that takes an"):
         LanguageModel(xl(attention="sparse"))
 
 

@@ -16,11 +16,11 @@ so width 512, no positions, bidirectional) for each kind and length and measures
   frees that `torch.profiler` records (`profile_memory=True`) through PyTorch's CPU
   allocator: tensors only, not the Python heap or the allocator's own slack.
 
-Kinds: "dense-reference" (the written-out softmax, n × n weights), "dense" (fused
-`scaled_dot_product_attention`), "sparse-strided", "sparse-fixed" (c = 8 summaries) and
-"sparse-local" (block lengths in `sparse_block`: ≈ √n, ≈ √(c·n), and a fixed window of 64),
-"nystrom-64" and "nystrom-256" (m landmarks, the default convolution of 33 taps on the
-values).
+Kinds: each registered core names its own (`Core.bench_kinds`): "dense-reference" (the
+written-out softmax, n × n weights), "dense" (fused `scaled_dot_product_attention`),
+"sparse-strided", "sparse-fixed" (c = 8 summaries) and "sparse-local" (block lengths ≈ √n,
+≈ √(c·n), and a fixed window of 64), "nystrom-64" and "nystrom-256" (m landmarks, the default
+convolution of 33 taps on the values), and so on for every core registered.
 
 Before each run the memory it needs is estimated from its largest intermediate tensors;
 a run above `memory_budget` is reported as skipped with that estimate, never started.
@@ -34,6 +34,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.autograd import DeviceType
@@ -42,72 +43,46 @@ from torch.profiler import ProfilerActivity, profile
 from .attention import MultiHeadAttention
 from .config import ModelConfig
 from .errors import UserError
+from .registry import ATTENTION
 
-KINDS = (
-    "dense-reference",
-    "dense",
-    "sparse-strided",
-    "sparse-fixed",
-    "sparse-local",
-    "nystrom-64",
-    "nystrom-256",
-)
 LENGTHS = (512, 1024, 2048, 4096, 8192, 16384)
 HEADS, HEAD_DIM = 8, 64
 WIDTH = HEADS * HEAD_DIM
-LOCAL_WINDOW = 64
-SUMMARIES = 8
 GIB = 2**30
 
 
-def sparse_block(n: int, pattern: str) -> int:
-    """Block length l for n tokens: for `strided` the largest power of two not above √n
-    (Child et al. 2019 take l ≈ √n); for `fixed` the power of two nearest √(c·n), which
-    minimises the keys per query, l + c·n/l; for `local` a fixed window."""
-    if pattern == "local":
-        return LOCAL_WINDOW
-    if pattern == "fixed":
-        return 2 ** round(math.log2(SUMMARIES * n) / 2)
-    return 2 ** (int(math.log2(n)) // 2)
+def bench_kinds(n: int = 512) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Every registered core's benchmark kinds at length n: label -> (core, its options)."""
+    return {
+        label: (name, options)
+        for name, core in ATTENTION.items()
+        for label, options in core.bench_kinds(n).items()
+    }
 
 
 def kind_config(kind: str, n: int) -> ModelConfig:
-    """The layer settings a benchmark kind stands for, at sequence length n. Besides `KINDS`,
-    "nystrom-M" takes any number M of landmarks."""
+    """The layer settings a benchmark kind stands for, at sequence length n. Besides the
+    registered kinds, "nystrom-M" takes any number M of landmarks."""
+    kinds = bench_kinds(n)
     landmarks = kind.removeprefix("nystrom-")
-    if kind not in KINDS and not (kind.startswith("nystrom-") and landmarks.isdigit()):
+    if kind.startswith("nystrom-") and landmarks.isdigit():
+        kinds[kind] = ("nystrom", {"landmarks": int(landmarks)})
+    if kind not in kinds:
         raise UserError(
-            f"--kinds: unknown benchmark kind {kind!r}; known: {', '.join(KINDS)} "
+            f"--kinds: unknown benchmark kind {kind!r}; known: {', '.join(kinds)} "
             "(or nystrom-M for M landmarks)"
         )
-    base = dict(width=WIDTH, heads=HEADS, context=n, depth=1, position="none")
-    if kind == "dense-reference":
-        return ModelConfig(**base, attention="dense", attention_path="reference")
-    if kind == "dense":
-        return ModelConfig(**base, attention="dense")
-    if kind.startswith("nystrom-"):
-        return ModelConfig(**base, attention="nystrom", landmarks=int(landmarks))
-    pattern = kind.removeprefix("sparse-")
+    core, options = kinds[kind]
     return ModelConfig(
-        **base,
-        attention="sparse",
-        sparse_pattern=pattern,
-        sparse_block=sparse_block(n, pattern),
-        sparse_summary=SUMMARIES,
-    )
+        width=WIDTH, heads=HEADS, context=n, depth=1, position="none", attention=core,
+        options={core: options},
+    )  # fmt: skip
 
 
 def keys_per_query(cfg: ModelConfig, n: int) -> int:
     """How many scores each query holds in the largest intermediate of its core."""
-    if cfg.attention == "dense":
-        return n if cfg.attention_path == "reference" else 0
-    if cfg.attention == "nystrom":
-        return cfg.landmarks
-    l, blocks = cfg.sparse_block, -(-n // cfg.sparse_block)
-    if cfg.sparse_pattern == "fixed":
-        return l + blocks * min(cfg.sparse_summary, l)
-    window = 3 * l
-    return window + blocks if cfg.sparse_pattern == "strided" else window
+    core = ATTENTION[cfg.attention]
+    return core.keys_per_query(cfg.options_for(core), n)
 
 
 def estimated_bytes(cfg: ModelConfig, n: int) -> int:
@@ -282,12 +257,11 @@ def format_table(rows: list[dict]) -> str:
     """The rows as a text table, then each kind's log-log slopes of time and memory."""
     header = f"{'kind':<16} {'n':>6} {'layer ms':>10} {'core ms':>10} {'peak MiB':>10}"
     lines = [header, "-" * len(header)]
+    order = list(bench_kinds())
+    rank = {kind: i for i, kind in enumerate(order)}
     lines += [
         format_row(row)
-        for row in sorted(
-            rows,
-            key=lambda r: (KINDS.index(r["kind"]) if r["kind"] in KINDS else len(KINDS), r["n"]),
-        )
+        for row in sorted(rows, key=lambda r: (rank.get(r["kind"], len(order)), r["n"]))
     ]
     lines += ["", "log-log slopes (1 = linear, 2 = quadratic):"]
     for kind in dict.fromkeys(r["kind"] for r in rows):

@@ -8,9 +8,7 @@ leaves the previous version intact.
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,41 +19,13 @@ from torch import nn
 
 from .config import ModelConfig
 from .errors import UserError
+from .io import atomic_write, read_json_object, write_json
+from .registry import MODELS
 
-FORMAT_VERSION = 1
+# Version 2: variants as plug-ins; their options nested under "options" in the model config.
+FORMAT_VERSION = 2
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call `write(temporary_path)`, then move the result onto `path` in one step."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def write_json(path: Path, data: Any) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-
-    atomic_write(path, write)
-
-
-def read_json(path: Path, what: str = "file") -> Any:
-    if not path.is_file():
-        raise UserError(f"{path}: missing {what}")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UserError(f"{path}: not valid JSON ({error})") from error
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -73,49 +43,43 @@ def save(model: nn.Module, folder: str | os.PathLike) -> Path:
     folder = Path(folder)
     model = unwrap(model)
     config = {"format_version": FORMAT_VERSION, "kind": model.kind, **model.config_dict()}
-    atomic_write(folder / WEIGHTS_FILE, lambda tmp: save_model(model, tmp))
+    atomic_write(folder / WEIGHTS_FILE, lambda tmp: save_model(model, str(tmp)))
     write_json(folder / CONFIG_FILE, config)
     return folder
 
 
-class Saveable:
-    """Gives a model `model.save(folder)`."""
-
-    def save(self, folder: str | os.PathLike) -> Path:
-        return save(self, folder)
-
-
 def read_config(folder: str | os.PathLike) -> dict[str, Any]:
-    """The parsed `config.json` of a run folder, checked for kind and format version."""
-    from .models import MODEL_KINDS
-
+    """The parsed `config.json` of a model folder, checked for kind and format version."""
     path = Path(folder) / CONFIG_FILE
     if not Path(folder).is_dir():
         raise UserError(f"{folder}: no such run folder")
-    config = read_json(path, "model config (is this an attnlab run folder?)")
-    if not isinstance(config, dict) or "kind" not in config or "model" not in config:
-        raise UserError(f"{path}: not an attnlab model config (no 'kind' or 'model')")
+    what = "model config (is this an attnlab run folder?)"
+    config = read_json_object(path, what, ("kind", "model"))
     version = config.get("format_version", 0)
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise UserError(
             f"{path}: format version {version} was written by a newer attnlab "
             f"(this one reads up to {FORMAT_VERSION}); upgrade attnlab"
         )
-    if config["kind"] not in MODEL_KINDS:
+    if version < FORMAT_VERSION:
+        raise UserError(
+            f"{path}: format version {version} was written by an older attnlab, whose models "
+            "have another layout; train the model again"
+        )
+    if config["kind"] not in MODELS:
         raise UserError(f"{path}: unknown model kind {config['kind']!r}")
     return config
 
 
 def build(config: dict[str, Any], path: Path | None = None) -> nn.Module:
     """A freshly initialised model of the class and shape a config describes."""
-    from .models import model_class
-
+    where = str(path or CONFIG_FILE)
     try:
-        cfg = ModelConfig.from_dict(config["model"])
+        cfg = ModelConfig.from_dict(config["model"], "model")
         options = {k: v for k, v in config.items() if k not in ("format_version", "kind", "model")}
-        return model_class(config["kind"], cfg)(cfg, **options)
-    except (TypeError, ValueError) as error:
-        raise UserError(f"{path or CONFIG_FILE}: {error}") from error
+        return MODELS[config["kind"]](cfg, **options)
+    except (TypeError, ValueError) as error:  # ConfigError included
+        raise UserError(f"{where}: {error}") from error
 
 
 def weight_tensors(model: nn.Module) -> dict[str, torch.Tensor]:

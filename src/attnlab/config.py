@@ -1,294 +1,333 @@
-"""Typed settings for models, validated once at construction.
+"""Typed settings, validated once at construction.
 
-Every field is also a command-line flag (see `cli.py`): `ModelConfig.ff_mult` becomes
-`--ff-mult`. The `help` in each field's metadata is the flag's help text, and `choices`
-lists the values a string field accepts.
+Every field is also a command-line flag (`commands/flags.py`): `ModelConfig.ff_mult` becomes
+`--ff-mult`, and a variant's own options (`NystromAttention.Options.landmarks`) become
+`--nystrom.landmarks`. A field's metadata carries its help text, allowed values and bounds, so
+the flag's help, the check and the error message all come from one place.
+
+Capabilities: an attention core declares what it `provides` ("causal", "cache", "bias", "qk");
+a position encoding, a layer stack or a model kind declares what it `needs` of the core.
+`check_supports` compares the two, in one place, with one message.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import UserError
+from .device import device_complaint
+from .errors import ConfigError
+from .registry import ACTIVATIONS, ATTENTION, POSITIONS, STACKS, Registry
+
+# What an attention core can offer, in the words an error message uses.
+FEATURES = {
+    "causal": "can be causal (no query sees a later key)",
+    "cache": "keeps an incremental state for generation",
+    "bias": "takes an additive score bias",
+    "qk": "has queries and keys",
+}
 
 
-def option(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
-    """A dataclass field that carries its command-line help and allowed values."""
-    return field(default=default, metadata={"help": help, "choices": choices})
+def option(
+    default: Any,
+    help: str,
+    *,
+    choices: Iterable[str] | None = None,
+    at_least: float | None = None,
+    above: float | None = None,
+    at_most: float | None = None,
+    below: float | None = None,
+    kind: type | None = None,
+    check: Callable[[Any], str | None] | None = None,
+    positional: bool = False,
+    many: bool = False,
+) -> Any:
+    """A dataclass field that carries its command-line help, allowed values and bounds.
+
+    `kind` is the value's type where the default does not tell it (a default of None);
+    `many`: the value is a tuple of such values (a flag taking several); choices and bounds
+    apply to each. `check(value)` returns a complaint or None, for rules the bounds cannot say.
+    """
+    if kind is None:
+        kind = type(default[0]) if many else type(default)
+    metadata = {
+        "help": help,
+        "choices": choices,
+        "bounds": (at_least, above, at_most, below),
+        "kind": kind,
+        "check": check,
+        "positional": positional,
+        "many": many,
+    }
+    return field(default=default, metadata=metadata)
 
 
-class ConfigError(UserError, ValueError):
-    """A setting a user gave is not valid; the message says which and why."""
+def flag_name(name: str, prefix: str = "") -> str:
+    """The command-line spelling of a setting: `ff_mult` -> `--ff-mult`."""
+    return "--" + prefix + name.replace("_", "-")
+
+
+def describe_bounds(bounds: tuple) -> str:
+    words = ("at least", "above", "at most", "below")
+    return " and ".join(f"{w} {b:g}" for w, b in zip(words, bounds, strict=True) if b is not None)
+
+
+def coerce(value: Any, kind: type, name: str) -> Any:
+    """`value` as `kind` where that loses nothing (JSON gives 3.0 for 3), else a ConfigError."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"{name}: must be a finite number, got {value}")
+            return float(value)
+    elif isinstance(value, kind):
+        return value
+    raise ConfigError(f"{name}: expected {kind.__name__}, got {value!r}")
+
+
+def check_fields(obj: Any, prefix: str = "") -> None:
+    """Check (and normalise the type of) every `option` field of a dataclass instance: its
+    type, allowed values, bounds and own check. Messages name the flag."""
+    for f in dataclasses.fields(obj):
+        if "help" not in f.metadata:
+            continue
+        name, value = flag_name(f.name, prefix), getattr(obj, f.name)
+        if value is None and f.default is None:
+            continue
+        if f.metadata["many"]:
+            if not isinstance(value, (list, tuple)) or not value:
+                raise ConfigError(f"{name}: expected one or more values, got {value!r}")
+            value = tuple(check_value(f, name, v) for v in value)
+        else:
+            value = check_value(f, name, value)
+        setattr(obj, f.name, value)
+        complaint = f.metadata["check"](value) if f.metadata["check"] else None
+        if complaint:
+            raise ConfigError(f"{name}: {complaint}")
+
+
+def check_value(f: dataclasses.Field, name: str, value: Any) -> Any:
+    """One value of a field: of its kind, among its choices, within its bounds."""
+    value = coerce(value, f.metadata["kind"], name)
+    choices = f.metadata["choices"]
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{name}: {value!r} is not one of: {', '.join(choices)}")
+    at_least, above, at_most, below = f.metadata["bounds"]
+    if (
+        (at_least is not None and value < at_least)
+        or (above is not None and value <= above)
+        or (at_most is not None and value > at_most)
+        or (below is not None and value >= below)
+    ):
+        raise ConfigError(f"{name}: must be {describe_bounds(f.metadata['bounds'])}, got {value!r}")
+    return value
+
+
+def from_settings(cls: type, settings: dict[str, Any], where: str) -> Any:
+    """A config dataclass from a dict (flags, a preset, a saved file); a name it does not
+    know is a ConfigError naming `where`."""
+    if not isinstance(settings, dict):
+        raise ConfigError(f"{where}: expected settings as a JSON object, got {settings!r}")
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+    return cls(**settings)
+
+
+def device_option() -> Any:
+    """The one definition of `--device`, shared by every command that runs a model."""
+    return option(
+        "auto",
+        "where to run: auto (CUDA, else Apple MPS, else the CPU), cpu, cuda, cuda:N or mps",
+        check=device_complaint,
+    )
+
+
+def seed_option(help: str = "random seed") -> Any:
+    return option(0, help, at_least=0)
+
+
+@dataclass
+class NoOptions:
+    """The options of a variant that has none."""
+
+
+def options_of(variant: type) -> type:
+    return getattr(variant, "Options", NoOptions)
+
+
+def option_names(variant: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(options_of(variant))]
 
 
 @dataclass
 class ModelConfig:
-    """Shape of a transformer: sizes, attention mechanism, positions and per-variant options."""
+    """Shape of a transformer: sizes, the variants it is built from, and their options.
 
-    vocab_size: int = option(256, "number of distinct tokens")
-    context: int = option(256, "tokens the model sees at once")
-    depth: int = option(6, "number of transformer blocks")
-    width: int = option(256, "embedding width (d_model)")
-    heads: int = option(8, "attention heads")
-    model: str = option(
-        "transformer",
-        "layer stack: independent blocks, one shared block with adaptive computation "
-        "time (Dehghani et al. 2019), or segment recurrence (Dai et al. 2019)",
-        ("transformer", "universal", "xl"),
-    )
-    attention: str = option("dense", "attention mechanism", ("dense", "basic", "sparse", "nystrom"))
-    attention_path: str = option(
-        "fused",
-        "dense attention: fused kernel (scaled_dot_product_attention) or the explicit "
-        "softmax(QK^T/sqrt(d))V that keeps the weights for inspection",
-        ("fused", "reference"),
-    )
+    `model`, `attention` and `position` name registered variants (`attnlab list` shows them);
+    `options` holds each chosen variant's own settings, e.g.
+    `options={"nystrom": {"landmarks": 32}}` (or `{"landmarks": 32}` where the name is
+    unambiguous). After construction it holds every option of the chosen variants.
+    """
+
+    vocab_size: int = option(256, "number of distinct tokens", at_least=1)
+    context: int = option(256, "tokens the model sees at once", at_least=1)
+    depth: int = option(6, "number of transformer blocks", at_least=1)
+    width: int = option(256, "embedding width (d_model)", at_least=1)
+    heads: int = option(8, "attention heads", at_least=1)
+    model: str = option("transformer", "layer stack", choices=STACKS)
+    attention: str = option("dense", "attention core", choices=ATTENTION)
     head_mode: str = option(
         "narrow",
         "narrow: split the width into heads; wide: every head sees the full width",
-        ("narrow", "wide"),
+        choices=("narrow", "wide"),
     )
-    position: str = option(
-        "learned",
-        "position information",
-        ("learned", "sinusoidal", "rope", "alibi", "none", "relative"),
-    )
+    position: str = option("learned", "position information", choices=POSITIONS)
     norm: str = option(
-        "pre", "LayerNorm before (GPT-2) or after (Vaswani) each sublayer", ("pre", "post")
+        "pre", "LayerNorm before (GPT-2) or after (Vaswani) each sublayer", choices=("pre", "post")
     )
-    activation: str = option("relu", "feed-forward non-linearity", ("relu", "gelu"))
-    ff_mult: int = option(4, "feed-forward hidden width as a multiple of the width")
-    dropout: float = option(0.0, "dropout probability")
+    activation: str = option("relu", "feed-forward non-linearity", choices=ACTIVATIONS)
+    ff_mult: int = option(4, "feed-forward hidden width as a multiple of the width", at_least=1)
+    dropout: float = option(0.0, "dropout probability", at_least=0, below=1)
     tie_weights: bool = option(True, "share the token embedding with the output layer")
     bias: bool = option(True, "biases in linear layers and LayerNorm")
-
-    # Sparse attention (Child et al. 2019)
-    sparse_pattern: str = option("strided", "sparse pattern", ("strided", "fixed", "local"))
-    sparse_block: int = option(
-        64, "sparse block length l: stride of 'strided', block of 'fixed', window of 'local'"
-    )
-    sparse_summary: int = option(8, "'fixed' pattern: summary positions c at each block's end")
-
-    # Nystrom attention (Xiong et al. 2021)
-    landmarks: int = option(64, "Nystrom landmarks m")
-    pinv_iterations: int = option(6, "iterations of the Moore-Penrose pseudo-inverse")
-    nystrom_conv: int = option(33, "kernel of the depthwise convolution on values (0: none)")
-
-    # Transformer-XL (Dai et al. 2019)
-    memory: int = option(256, "Transformer-XL: hidden states kept from earlier segments")
-    clamp_len: int = option(
-        0,
-        "Transformer-XL: largest relative distance encoded "
-        "(0: memory + context - 1, the largest training sees)",
-    )
-
-    # Universal Transformer (Dehghani et al. 2019) with ACT (Graves 2016)
-    max_steps: int = option(6, "Universal Transformer: most applications of the shared block")
-    act: bool = option(True, "Universal Transformer: adaptive computation time (else fixed steps)")
-    act_epsilon: float = option(0.01, "ACT: a position halts once its halting sum reaches 1-eps")
-    ponder_cost: float = option(0.01, "ACT: weight tau of the ponder cost tau*(N+R)")
+    options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.model == "xl":
-            self.position = "relative"  # Transformer-XL always encodes relative distances
-        self.validate()
+        check_fields(self)
+        stack = STACKS[self.model]
+        if getattr(stack, "fixed_position", None):
+            self.position = stack.fixed_position
+        self.options = resolve_options(self)
+        if self.head_mode == "narrow" and self.width % self.heads:
+            raise ConfigError(
+                f"--width {self.width} is not divisible by --heads {self.heads}; "
+                "choose another width or heads, or --head-mode wide"
+            )
+        for role, variant in (("position", POSITIONS[self.position]), ("model", stack)):
+            check_supports(self, getattr(variant, "needs", ()), f"--{role} {variant.name}")
+        for _, variant in self.variants():
+            if hasattr(variant, "check_config"):
+                variant.check_config(self)
 
     @property
     def head_dim(self) -> int:
         return self.width if self.head_mode == "wide" else self.width // self.heads
 
-    def validate(self) -> None:
-        for f in dataclasses.fields(self):
-            choices = f.metadata.get("choices")
-            value = getattr(self, f.name)
-            if choices and value not in choices:
-                raise ConfigError(f"{f.name}={value!r} is not one of: {', '.join(choices)}")
-        for name in (
-            "vocab_size",
-            "context",
-            "depth",
-            "width",
-            "heads",
-            "ff_mult",
-            "sparse_block",
-            "landmarks",
-            "pinv_iterations",
-            "max_steps",
-        ):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("memory", "clamp_len", "nystrom_conv", "sparse_summary"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
-        if self.head_mode == "narrow" and self.width % self.heads:
-            raise ConfigError(
-                f"width {self.width} is not divisible by heads {self.heads}; "
-                "choose another width or heads, or --head-mode wide"
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.position == "rope" and self.head_dim % 2:
-            raise ConfigError(f"rope needs an even head width, got {self.head_dim}")
-        if self.position == "alibi" and self.attention not in ("dense",):
-            raise ConfigError("position 'alibi' adds a bias to dense scores; use --attention dense")
-        if self.attention == "basic" and self.position in ("rope", "alibi"):
-            raise ConfigError("basic self-attention has no queries or keys to rotate or bias")
-        if self.position == "relative" and self.model != "xl":
-            raise ConfigError("relative positions belong to Transformer-XL: use --model xl")
-        if not 0.0 < self.act_epsilon < 1.0:
-            raise ConfigError(f"act_epsilon must be in (0, 1), got {self.act_epsilon}")
+    def variants(self) -> list[tuple[Registry, type]]:
+        """The registered classes this config chooses: layer stack, attention core, positions."""
+        return [
+            (STACKS, STACKS[self.model]),
+            (ATTENTION, ATTENTION[self.attention]),
+            (POSITIONS, POSITIONS[self.position]),
+        ]
+
+    def options_for(self, variant: Any) -> Any:
+        """The typed options of a chosen variant (a class or an instance of one)."""
+        cls = variant if isinstance(variant, type) else type(variant)
+        return options_of(cls)(**self.options.get(cls.name, {}))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        """Build from a saved dict; unknown keys are an error (a newer format)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown model settings: {', '.join(unknown)}")
-        return cls(**data)
+    def from_dict(cls, data: dict[str, Any], where: str = "model config") -> ModelConfig:
+        return from_settings(cls, data, where)
+
+
+def check_supports(cfg: ModelConfig, needs: Iterable[str], who: str) -> None:
+    """Refuse a combination whose `who` needs a feature the chosen attention core lacks,
+    naming the cores that have it."""
+    core = ATTENTION[cfg.attention]
+    provides = getattr(core, "provides", frozenset())
+    for feature in needs:
+        if feature not in provides:
+            able = [name for name, c in ATTENTION.items() if feature in getattr(c, "provides", ())]
+            raise ConfigError(
+                f"{who} needs attention that {FEATURES[feature]}; --attention {cfg.attention} "
+                f"does not. Attention that does: {', '.join(able)}"
+            )
+
+
+def resolve_options(cfg: ModelConfig) -> dict[str, dict[str, Any]]:
+    """Every option of the chosen variants, checked, from the options given (nested by variant
+    name, or flat where a name belongs to one chosen variant only)."""
+    chosen = {variant.name: (registry, variant) for registry, variant in cfg.variants()}
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in cfg.options.items():
+        if isinstance(value, dict):
+            nested.setdefault(key, {}).update(value)
+            continue
+        owners = [name for name, (_, v) in chosen.items() if key in option_names(v)]
+        if len(owners) != 1:
+            where = "more than one" if owners else "none"
+            raise ConfigError(
+                f"option {key!r} belongs to {where} of the chosen variants "
+                f"({', '.join(chosen)}); give it as {{variant: {{{key!r}: value}}}}"
+            )
+        nested.setdefault(owners[0], {})[key] = value
+    settings = (("model", STACKS), ("attention", ATTENTION), ("position", POSITIONS))
+    for name, values in nested.items():
+        if name not in chosen:
+            setting = next((s for s, registry in settings if name in registry), None)
+            if setting is None:
+                raise ConfigError(f"options for {name!r}, which is no known variant")
+            first = flag_name(next(iter(values), ""), f"{name}.")
+            raise ConfigError(
+                f"{first} applies to --{setting} {name}; this model uses "
+                f"--{setting} {getattr(cfg, setting)}"
+            )
+    resolved = {}
+    for name, (_, variant) in chosen.items():
+        if option_names(variant):
+            values = from_settings(options_of(variant), nested.get(name, {}), f"{name} options")
+            check_fields(values, prefix=f"{name}.")
+            resolved[name] = dataclasses.asdict(values)
+    return resolved
 
 
 @dataclass
 class TrainConfig:
-    """How to train: data, optimisation, schedule, evaluation, checkpoints and device."""
+    """How to train: the optimiser, its schedule, the budget, evaluation, checkpoints, device."""
 
-    data: str = option("stdlib", "a text file, a folder of text files, 'stdlib' or 'enwik8'")
-    glob: str = option("**/*", "which files of a --data folder to read")
-    tokenizer: str = option(
-        "bytes",
-        "bytes (vocab 256) or one trained on the training split; a language model takes "
-        "bytes or bpe",
-        ("bytes", "chars", "words", "bpe", "wordpiece"),
+    batch_size: int = option(32, "sequences per optimiser step (per process)", at_least=1)
+    accumulate: int = option(1, "micro-batches whose gradients add up to one step", at_least=1)
+    steps: int = option(0, "optimiser steps to train in all (0: stop by --minutes)", at_least=0)
+    minutes: float = option(
+        0.0, "wall-clock training budget in minutes (0: stop by --steps)", at_least=0
     )
-    valid_fraction: float = option(0.05, "share of a single text held out for validation")
-    test_fraction: float = option(0.05, "share of a single text held out for testing")
-    batch_size: int = option(32, "sequences per optimiser step (per process)")
-    accumulate: int = option(1, "micro-batches whose gradients add up to one step")
-    steps: int = option(0, "optimiser steps to train in all (0: stop by --minutes)")
-    minutes: float = option(0.0, "wall-clock training budget in minutes (0: stop by --steps)")
-    lr: float = option(1e-3, "peak learning rate")
-    min_lr: float = option(1e-4, "learning rate at the end of the cosine decay")
-    warmup: int = option(100, "steps of linear learning-rate warm-up")
-    weight_decay: float = option(0.1, "AdamW weight decay, applied to matrices only")
-    beta2: float = option(0.99, "AdamW beta2")
-    grad_clip: float = option(1.0, "clip the gradient norm to this (0: no clipping)")
-    eval_every: int = option(250, "steps between validation checks")
-    eval_bytes: int = option(65536, "validation bytes scored at each check (0: all)")
-    save_every: int = option(500, "steps between checkpoints")
-    sample_tokens: int = option(300, "tokens sampled at the end of training")
-    seed: int = option(0, "random seed for initialisation, batches and dropout")
-    device: str = option("auto", "cpu, cuda, mps or auto")
+    lr: float = option(1e-3, "peak learning rate", above=0)
+    min_lr: float = option(1e-4, "learning rate at the end of the cosine decay", at_least=0)
+    warmup: int = option(100, "steps of linear learning-rate warm-up", at_least=0)
+    weight_decay: float = option(0.1, "AdamW weight decay, applied to matrices only", at_least=0)
+    beta2: float = option(0.99, "AdamW beta2", at_least=0, below=1)
+    grad_clip: float = option(1.0, "clip the gradient norm to this (0: no clipping)", at_least=0)
+    eval_every: int = option(250, "steps between validation checks", at_least=1)
+    save_every: int = option(500, "steps between checkpoints", at_least=1)
+    seed: int = seed_option("random seed for initialisation, batches and dropout")
+    device: str = device_option()
     precision: str = option(
         "auto",
         "autocast precision; auto: bf16 on a GPU that has it, fp32 on a CPU",
-        ("auto", "fp32", "bf16", "fp16"),
+        choices=("auto", "fp32", "bf16", "fp16"),
     )
     compile: bool = option(False, "compile the model with torch.compile")
 
     def __post_init__(self) -> None:
-        if self.steps < 0 or self.minutes < 0:
-            raise ConfigError("steps and minutes must not be negative")
+        check_fields(self)
         if self.steps == 0 and self.minutes == 0:
             raise ConfigError("give a budget: --steps N or --minutes M")
-        for name in ("batch_size", "accumulate", "eval_every", "save_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not 0 <= self.valid_fraction < 0.5 or not 0 <= self.test_fraction < 0.5:
-            raise ConfigError("valid_fraction and test_fraction must each be in [0, 0.5)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-@dataclass
-class ClassifyConfig:
-    """What only text classification needs: where texts and labels are, and how to pool."""
-
-    text_column: str = option("", "column of the texts (default: text, or an obvious guess)")
-    label_column: str = option("", "column of the labels (default: label, or an obvious guess)")
-    valid: str = option("", "a separate validation file (default: a stratified share of train)")
-    test: str = option("", "a separate test file")
-    pooling: str = option("mean", "how token outputs become one vector", ("mean", "max", "cls"))
-    class_weights: bool = option(False, "weight the loss by inverse class frequency")
-    size: int = option(0, "ListOps: examples in all (0: LRA's 100,000)")
-    max_length: int = option(0, "ListOps: longest example in tokens (0: LRA's 2,000)")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-# A preset fills in model and training settings; flags given on the command line win.
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    # A few minutes on a 2-core CPU: learns recognisable Python from the default corpus.
-    "tiny": {
-        "model": dict(context=128, depth=4, width=128, heads=4),
-        # Small batches at a high rate: more steps in the budget beat larger ones here
-        # (batch 32 at 2e-3: 2.55 test bits per byte; batch 16 at 4e-3: 2.27; batch 8: worse).
-        "train": dict(minutes=3.0, batch_size=16, lr=4e-3, warmup=30, eval_every=200),
-    },
-    # Half an hour to hours on a CPU, minutes on a GPU.
-    "small": {
-        "model": dict(context=256, depth=6, width=256, heads=8),
-        "train": dict(steps=5000, batch_size=32, lr=1e-3),
-    },
-    # The model of "Transformers from scratch" behind its 1.343 bits per byte on enwik8:
-    # 12 blocks, width 256, context 256, batch 32, about 170,000 batches.
-    "enwik8-seed": {
-        "model": dict(context=256, depth=12, width=256, heads=8),
-        "train": dict(
-            data="enwik8",
-            steps=170_000,
-            batch_size=32,
-            lr=3e-4,
-            min_lr=3e-5,
-            warmup=5000,
-            eval_every=2000,
-            save_every=2000,
-        ),
-    },
-}
-
-CLASSIFY_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    # Minutes on a 2-core CPU: 20,000 ListOps examples of at most 500 tokens.
-    "listops-small": {
-        # Words keep LRA's tokens but for "[" split from each operator: ~15% more tokens.
-        "model": dict(context=600, depth=4, width=128, heads=4, position="sinusoidal"),
-        "train": dict(
-            data="listops", tokenizer="words", steps=1500, batch_size=32, lr=1e-3, eval_every=250
-        ),
-        "classify": dict(size=20_000, max_length=500),
-    },
-    # Long Range Arena's ListOps: lengths up to 2,000 (Tay et al. 2021), for a GPU.
-    "listops-lra": {
-        "model": dict(context=2000, depth=4, width=512, heads=8, ff_mult=2),
-        "train": dict(
-            data="listops",
-            steps=5000,
-            batch_size=32,
-            lr=5e-4,
-            warmup=1000,
-            eval_every=500,
-            save_every=500,
-        ),
-    },
-    # The seed's IMDb classifier: 6 blocks, context 512, max pooling, about 85% test accuracy.
-    "imdb-seed": {
-        "model": dict(context=512, depth=6, width=128, heads=8, vocab_size=50_000),
-        "train": dict(
-            data="imdb",
-            tokenizer="words",
-            steps=20_000,
-            batch_size=16,
-            lr=1e-4,
-            warmup=1000,
-            eval_every=1000,
-            save_every=1000,
-        ),
-        "classify": dict(pooling="max"),
-    },
-}

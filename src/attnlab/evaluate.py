@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .data.windows import gather_windows
+from .models.stack import reads_segments
 
 
 def strided_windows(n: int, context: int) -> Iterator[tuple[int, int, int]]:
@@ -98,11 +99,11 @@ def bits_per_byte(
     text's bytes over its tokens, so the result is still per byte of text."""
     was_training = model.training
     model.eval()
-    if getattr(model.cfg, "model", "") == "xl":
+    memory = options.pop("memory", None)
+    if reads_segments(model.cfg.model):
         options["streams"] = options.pop("batch_size", 1)
-        bits, count = streamed_nll_bits(model, tokens, **options)
+        bits, count = streamed_nll_bits(model, tokens, memory=memory, **options)
     else:
-        options.pop("memory", None)
         bits, count = windowed_nll_bits(model, tokens, **options)
     model.train(was_training)
     n_bytes = count * bytes_per_token

@@ -1,38 +1,43 @@
-"""The one attention interface every mechanism shares.
+"""The one interface every attention mechanism shares: the *core*.
 
-A mechanism is split in two parts:
+`MultiHeadAttention` (`layer.py`) does what all mechanisms have in common: project the input
+to queries, keys and values, split them into heads, apply positions, and unify the heads again
+with a linear map (Vaswani et al. 2017, eq. 5). A core does the one thing they differ in: turn
+per-head queries, keys and values into per-head outputs. Cores register themselves by name,
+so a new mechanism is one new file and `--attention NAME` finds it.
 
-- `MultiHeadAttention` does what all of them have in common: project the input to
-  queries, keys and values, split into heads, apply rotary positions, append to the
-  key/value cache, and unify the heads again with a linear map (Vaswani et al. 2017, eq. 5).
-- An *attention core* does the one thing they differ in: turn per-head queries, keys and
-  values into per-head outputs. Cores register themselves by name (`@register_core`), so a
-  new mechanism is one new file and `--attention NAME` finds it.
+Core call signature (all shapes per head, queries aligned with the *last* t keys):
 
-Core call signature (all shapes per head, queries aligned with the *last* T keys):
-
-    core(q, k, v, *, key_mask, causal, bias) -> out
-      q: (b, h, t, d)   k, v: (b, h, s, d) with s >= t (s > t when a cache holds earlier keys)
+    core(q, k, v, *, key_mask, causal, bias, state) -> out
+      q: (b, h, t, d)   k, v: (b, h, t', d), the keys and values of the new positions
+      state: what the core kept of earlier calls (`new_state`), or None; with a state the
+             core sees s = state.length + t' keys in all
       key_mask: (b, s) bool, True for real tokens, or None
       causal: query i (absolute position s - t + i) sees keys j <= s - t + i only
-      bias: (h, t, s) float added to the scores (ALiBi), or None
+      bias: broadcastable to (b, h, t, s), added to the scores (ALiBi, relative positions)
       out: (b, h, t, d)
+
+Most cores attend over every key they have seen: their state is a key/value cache, and they
+implement `attend(q, k, v, ...)` over all keys, which `forward` calls once the cache holds the
+new ones. A core whose state is something else (a recurrent core's running sums) overrides
+`forward` and `new_state` instead.
+
+A core declares what it `provides` (`config.FEATURES`: "causal", "cache", "bias", "qk"), so a
+configuration that needs more is refused before anything is built. `weights(q, k, ...)`
+returns the (b, h, t, s) matrix the core multiplies the values with, written out in full: the
+attention a user can look at, and the reference the fast path is tested against.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from ..config import ModelConfig
-from ..positions import Rotary, alibi_bias
-from ..registry import Registry
 from .cache import KVCache
-
-CORES = Registry()
-register_core = CORES.register  # class decorator: make a core available as `--attention NAME`
 
 
 def allowed_mask(
@@ -55,47 +60,90 @@ def allowed_mask(
     return allowed | (cols == rows)
 
 
-class MultiHeadAttention(nn.Module):
-    """Multi-head self-attention around a pluggable core.
+def softmax_scale(d: int) -> float:
+    return 1.0 / math.sqrt(d)
 
-    `head_mode="narrow"` splits the width into `heads` chunks of width/heads; `"wide"` gives
-    every head the full width and unifies the heads·width outputs with one linear map
-    (the two forms of "Transformers from scratch").
-    """
+
+class Core(nn.Module):
+    """Per-head queries, keys and values -> per-head outputs. Subclasses register with
+    `@ATTENTION.register(name)` and may define an `Options` dataclass of their own settings."""
+
+    provides: ClassVar[frozenset[str]] = frozenset()
+    # True for a core that attends over the input itself: one head, no projections (basic).
+    parameter_free: ClassVar[bool] = False
+    name: ClassVar[str]
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.heads, self.head_dim = cfg.heads, cfg.head_dim
-        inner = self.heads * self.head_dim
-        self.to_qkv = nn.Linear(cfg.width, 3 * inner, bias=cfg.bias)  # fused q, k, v
-        self.unify_heads = nn.Linear(inner, cfg.width, bias=cfg.bias)
-        self.core = CORES[cfg.attention](cfg)
-        self.rotary = Rotary(self.head_dim, cfg.context) if cfg.position == "rope" else None
-        self.alibi = cfg.position == "alibi"
 
     def forward(
         self,
-        x: Tensor,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
         *,
-        mask: Tensor | None = None,
+        key_mask: Tensor | None = None,
         causal: bool = False,
-        cache: KVCache | None = None,
+        bias: Tensor | None = None,
+        state: Any = None,
     ) -> Tensor:
-        b, t, _ = x.shape
-        h, d = self.heads, self.head_dim
-        q, k, v = self.to_qkv(x).view(b, t, 3, h, d).permute(2, 0, 3, 1, 4)  # 3 × (b, h, t, d)
-        start = cache.length if cache is not None else 0
-        if self.rotary is not None:
-            q, k = self.rotary(q, start), self.rotary(k, start)
-        if cache is not None:
-            k, v = cache.append(k, v)  # (b, h, s, d), s = start + t
-            if mask is not None and mask.shape[1] != k.shape[2]:
+        if state is not None:
+            k, v = state.append(k, v)  # every key so far: (b, h, s, d)
+            if key_mask is not None and key_mask.shape[1] != k.shape[2]:
                 raise ValueError("a padding mask with a cache must cover the cached keys too")
-        s = k.shape[2]
-        bias = alibi_bias(h, t, s, causal, x.device) if self.alibi else None
-        out = self.core(q, k, v, key_mask=mask, causal=causal, bias=bias)  # (b, h, t, d)
-        return self.unify_heads(out.transpose(1, 2).reshape(b, t, h * d))
+        return self.attend(q, k, v, key_mask=key_mask, causal=causal, bias=bias)
+
+    def attend(
+        self,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        *,
+        key_mask: Tensor | None = None,
+        causal: bool = False,
+        bias: Tensor | None = None,
+    ) -> Tensor:
+        """Attention of q over all keys k (b, h, s, d) and values v."""
+        raise NotImplementedError
+
+    def new_state(self, capacity: int) -> Any:
+        """An empty incremental state for up to `capacity` positions (a key/value cache for a
+        core that provides "cache"), or None: then generation recomputes every step."""
+        return KVCache(capacity) if "cache" in self.provides else None
+
+    def weights(
+        self,
+        q: Tensor,
+        k: Tensor,
+        *,
+        key_mask: Tensor | None = None,
+        causal: bool = False,
+        bias: Tensor | None = None,
+    ) -> Tensor:
+        """The (b, h, t, s) attention weights, written out in full."""
+        raise NotImplementedError
+
+    def skip(self, v: Tensor, key_mask: Tensor | None = None) -> Tensor | None:
+        """A term the core adds to weights @ v (Nyström's convolution), or None."""
+        return None
+
+    @classmethod
+    def bench_kinds(cls, n: int) -> dict[str, dict[str, Any]]:
+        """`bench attention` kinds for length n: label -> this core's options."""
+        return {cls.name: {}}
+
+    @classmethod
+    def keys_per_query(cls, options: Any, n: int) -> int:
+        """Scores each query holds in the core's largest intermediate (for memory estimates);
+        0 for a core that holds none."""
+        return 0
 
 
-def softmax_scale(d: int) -> float:
-    return 1.0 / math.sqrt(d)
+def remember(state: Any, k: Tensor, v: Tensor, key_mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Keys and values of every position so far: the state's followed by the new ones."""
+    if state is None:
+        return k, v
+    k, v = state.append(k, v)
+    if key_mask is not None and key_mask.shape[1] != k.shape[2]:
+        raise ValueError("a padding mask with a cache must cover the cached keys too")
+    return k, v

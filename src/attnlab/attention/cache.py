@@ -1,8 +1,6 @@
-"""Key/value cache for generation: one preallocated buffer per layer, filled in place.
-
-Growing the cache by concatenation would allocate a fresh tensor every token; writing
-into a buffer sized for the whole context does not.
-"""
+"""Key/value cache for generation: the state of every core that attends over stored keys.
+One preallocated buffer per layer, filled in place: growing it by concatenation would
+allocate a fresh tensor every token."""
 
 from __future__ import annotations
 
@@ -12,6 +10,8 @@ from torch import Tensor
 
 class KVCache:
     """Keys and values of the tokens seen so far, for one attention layer."""
+
+    bounded = True  # holds at most `capacity` positions: generation moves its window on
 
     def __init__(self, capacity: int):
         self.capacity = capacity

@@ -12,7 +12,7 @@ Multiplying right to left, Ŝ·V costs O(n·m·d + m³) time and O(n·m) memory.
 The pseudo-inverse A⁺ is the paper's iteration (after Razavi et al. 2014):
 Z₀ = Aᵀ / (‖A‖₁‖A‖∞), Z_{j+1} = ¼ Z_j (13I − A Z_j (15I − A Z_j (7I − A Z_j))).
 The paper adds a depthwise convolution over the sequence to the values as a skip
-connection (one kernel per head, `nystrom_conv` taps, 0 for none).
+connection (one kernel per head, `--nystrom.conv` taps, 0 for none).
 
 Choices where the published code is loose:
 - the initial scale ‖A‖₁‖A‖∞ is each matrix's own, not one maximum over the whole batch,
@@ -30,12 +30,16 @@ It has no causal form: a landmark mixes all tokens of its segment, future ones i
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
-from ..config import ModelConfig
-from ..errors import UserError
-from .base import register_core, softmax_scale
+from ..config import ModelConfig, option
+from ..registry import ATTENTION
+from .base import Core, softmax_scale
 
 
 def segment_means(x: Tensor, real: Tensor, m: int) -> tuple[Tensor, Tensor]:
@@ -78,20 +82,39 @@ def masked_softmax(scores: Tensor, hide: Tensor | None) -> Tensor:
     return scores.softmax(dim=-1)
 
 
-@register_core("nystrom")
-class NystromAttention(nn.Module):
+@ATTENTION.register("nystrom")
+class NystromAttention(Core):
+    """Landmark approximation of softmax attention, cost linear in n (Xiong et al. 2021)."""
+
+    provides = frozenset({"qk"})  # bidirectional only, no cache, no score bias
+
+    @dataclass
+    class Options:
+        landmarks: int = option(64, "landmarks m", at_least=1)
+        pinv_iterations: int = option(
+            6, "iterations of the Moore-Penrose pseudo-inverse", at_least=1
+        )
+        conv: int = option(
+            33, "kernel of the depthwise convolution on values (0: none)", at_least=0
+        )
+
     def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        self.landmarks, self.iterations = cfg.landmarks, cfg.pinv_iterations
+        super().__init__(cfg)
+        options = cfg.options_for(self)
+        self.landmarks, self.iterations = options.landmarks, options.pinv_iterations
         self.conv = None
-        if cfg.nystrom_conv:
-            size = cfg.nystrom_conv
+        if options.conv:
             # (b, h, n, d) read as h channels of an n × d image: one n-tap kernel per head.
             self.conv = nn.Conv2d(
-                cfg.heads, cfg.heads, (size, 1), padding="same", groups=cfg.heads, bias=False
+                cfg.heads,
+                cfg.heads,
+                (options.conv, 1),
+                padding="same",
+                groups=cfg.heads,
+                bias=False,
             )
 
-    def forward(
+    def attend(
         self,
         q: Tensor,
         k: Tensor,
@@ -101,28 +124,32 @@ class NystromAttention(nn.Module):
         causal: bool = False,
         bias: Tensor | None = None,
     ) -> Tensor:
-        if causal:
-            raise UserError(
-                "--attention nystrom is bidirectional (a landmark averages future tokens too) "
-                "and cannot be causal: use it in a classifier, or use dense or sparse attention"
-            )
-        if bias is not None:
-            raise UserError("--attention nystrom takes no score bias; use --position rope")
-        if q.shape[2] != k.shape[2]:
-            raise UserError("--attention nystrom keeps no key/value cache")
-        dtype = q.dtype
-        work = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
-        with torch.autocast(q.device.type, enabled=False):
-            out = self.attend(q.to(work), k.to(work), v.to(work), key_mask)
-        return out.to(dtype)
+        with full_precision(q) as work:
+            kernel_1, inverse, kernel_3, real = self.kernels(work(q), work(k), key_mask)
+            # Right to left, so nothing n × n is ever formed.
+            out = kernel_1 @ (inverse @ (kernel_3 @ work(v)))
+            skip = self.skip(work(v), key_mask)
+            out = out if skip is None else out + skip
+        return out.to(q.dtype)  # (b, h, n, d)
 
-    def attend(self, q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor | None) -> Tensor:
-        b, h, n, d = q.shape
-        real = torch.ones(b, n, dtype=torch.bool, device=q.device)
-        if key_mask is not None:
-            real = key_mask.bool().expand(b, n)
-            # A sequence of padding only would leave every softmax empty; treat it as all real.
-            real = real | ~real.any(dim=1, keepdim=True)
+    def weights(self, q, k, *, key_mask=None, causal=False, bias=None) -> Tensor:
+        """Ŝ itself (n × n): what the three kernels stand for, formed only for looking at."""
+        with full_precision(q) as work:
+            kernel_1, inverse, kernel_3, _ = self.kernels(work(q), work(k), key_mask)
+            return (kernel_1 @ inverse @ kernel_3).to(q.dtype)
+
+    def skip(self, v: Tensor, key_mask: Tensor | None = None) -> Tensor | None:
+        if self.conv is None:
+            return None
+        real = real_tokens(key_mask, v)
+        return self.conv(v * real[:, None, :, None])  # padding adds nothing
+
+    def kernels(
+        self, q: Tensor, k: Tensor, key_mask: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """softmax(Q K̃ᵀ/√d), (softmax(Q̃ K̃ᵀ/√d))⁺, softmax(Q̃ Kᵀ/√d), and the real tokens."""
+        n, d = q.shape[2], q.shape[3]
+        real = real_tokens(key_mask, q)
         q = q * softmax_scale(d)
         q_land, present = segment_means(q, real, self.landmarks)  # (b, h, m, d), (b, m)
         k_land, _ = segment_means(k, real, self.landmarks)
@@ -140,8 +167,30 @@ class NystromAttention(nn.Module):
             # with zeros and its pseudo-inverse is theirs padded with zeros.
             kernel_2 = kernel_2 * present[:, None, :, None]  # (b, h, m, m)
         kernel_3 = masked_softmax(q_land @ k.transpose(-2, -1), hide_keys)  # (b, h, m, n)
-        # Right to left, so nothing n × n is ever formed.
-        out = kernel_1 @ (iterative_pinv(kernel_2, self.iterations) @ (kernel_3 @ v))
-        if self.conv is not None:
-            out = out + self.conv(v * real[:, None, :, None])  # padding adds nothing
-        return out  # (b, h, n, d)
+        return kernel_1, iterative_pinv(kernel_2, self.iterations), kernel_3, real
+
+    @classmethod
+    def bench_kinds(cls, n: int) -> dict[str, dict[str, Any]]:
+        return {"nystrom-64": {"landmarks": 64}, "nystrom-256": {"landmarks": 256}}
+
+    @classmethod
+    def keys_per_query(cls, options: Any, n: int) -> int:
+        return options.landmarks
+
+
+def real_tokens(key_mask: Tensor | None, x: Tensor) -> Tensor:
+    """(b, n) bool of the real tokens; a sequence of padding only counts as all real, since it
+    would otherwise leave every softmax empty."""
+    b, n = x.shape[0], x.shape[2]
+    if key_mask is None:
+        return torch.ones(b, n, dtype=torch.bool, device=x.device)
+    real = key_mask.bool().expand(b, n)
+    return real | ~real.any(dim=1, keepdim=True)
+
+
+@contextmanager
+def full_precision(x: Tensor):
+    """Autocast off, and a function that lifts half-precision tensors to float32."""
+    work = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    with torch.autocast(x.device.type, enabled=False):
+        yield lambda t: t.to(work)

@@ -34,12 +34,20 @@ built for those queries and applied to plain dense attention, which is cheap for
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from ..config import ModelConfig
-from .base import allowed_mask, register_core, softmax_scale
+from ..config import ModelConfig, option
+from ..registry import ATTENTION
+from .base import Core, allowed_mask, softmax_scale
+
+BENCH_SUMMARIES = 8
+BENCH_WINDOW = 64
 
 
 def pattern_allowed(pattern: str, rows: Tensor, cols: Tensor, block: int, summary: int) -> Tensor:
@@ -66,16 +74,33 @@ def neighbour_blocks(x: Tensor, offsets: tuple[int, ...], dim: int) -> Tensor:
     return torch.cat([padded.narrow(dim, reach + o, n_blocks) for o in offsets], dim=dim + 1)
 
 
-@register_core("sparse")
-class SparseAttention(nn.Module):
+@ATTENTION.register("sparse")
+class SparseAttention(Core):
+    """Strided, fixed or local block patterns, cost n·√n (Child et al. 2019)."""
+
+    provides = frozenset({"causal", "cache", "qk"})
+
+    @dataclass
+    class Options:
+        pattern: str = option("strided", "sparse pattern", choices=("strided", "fixed", "local"))
+        block: int = option(
+            64,
+            "block length l: stride of 'strided', block of 'fixed', window of 'local'",
+            at_least=1,
+        )
+        summary: int = option(
+            8, "'fixed' pattern: summary positions c at each block's end", at_least=0
+        )
+
     def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        self.pattern, self.block = cfg.sparse_pattern, cfg.sparse_block
+        super().__init__(cfg)
+        options = cfg.options_for(self)
+        self.pattern, self.block = options.pattern, options.block
         # Summaries are the last c positions of a block, so a block holds at most l of them.
-        self.summary = min(cfg.sparse_summary, cfg.sparse_block)
+        self.summary = min(options.summary, options.block)
         self.dropout = cfg.dropout
 
-    def forward(
+    def attend(
         self,
         q: Tensor,
         k: Tensor,
@@ -85,25 +110,52 @@ class SparseAttention(nn.Module):
         causal: bool = False,
         bias: Tensor | None = None,
     ) -> Tensor:
-        if bias is not None:
-            raise ValueError("sparse attention takes no score bias; use --attention dense")
         t, s = q.shape[2], k.shape[2]
         p = self.dropout if self.training else 0.0
         if t < s:
-            return self.cached(q, k, v, key_mask, causal, p)
+            # Few queries after s cached keys: dense attention under the pattern's mask rows.
+            mask = self.allowed(key_mask, causal, t, s, q.device)
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         return self.blockwise(q, k, v, key_mask, causal, p)
 
-    def cached(
-        self, q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor | None, causal: bool, p: float
+    def allowed(
+        self, key_mask: Tensor | None, causal: bool, t: int, s: int, device: torch.device
     ) -> Tensor:
-        """Queries at the last t of s positions: dense attention under the pattern's mask rows."""
-        t, s = q.shape[2], k.shape[2]
-        cols = torch.arange(s, device=q.device)
+        """(b or 1, 1, t, s) bool: the pattern's keys for queries at the last t of s positions,
+        cut by causality and padding (the pattern always holds i itself, as `allowed_mask`)."""
+        cols = torch.arange(s, device=device)
         pattern = pattern_allowed(self.pattern, cols[s - t :], cols, self.block, self.summary)
-        # (b or 1, 1, t, s) or None; the pattern always holds i itself, as this does.
-        base = allowed_mask(key_mask, causal, t, s, q.device)
-        mask = pattern if base is None else base & pattern
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        base = allowed_mask(key_mask, causal, t, s, device)
+        return pattern if base is None else base & pattern
+
+    def weights(self, q, k, *, key_mask=None, causal=False, bias=None) -> Tensor:
+        t, s = q.shape[2], k.shape[2]
+        scores = (q @ k.transpose(-2, -1)) * softmax_scale(q.shape[-1])
+        allowed = self.allowed(key_mask, causal, t, s, q.device)
+        return scores.masked_fill(~allowed, float("-inf")).softmax(dim=-1)
+
+    @classmethod
+    def bench_kinds(cls, n: int) -> dict[str, dict[str, Any]]:
+        """Block lengths for n tokens: for `strided` the largest power of two not above √n
+        (Child et al. 2019 take l ≈ √n); for `fixed` the power of two nearest √(c·n), which
+        minimises the keys per query, l + c·n/l; for `local` a fixed window."""
+        return {
+            "sparse-strided": {"pattern": "strided", "block": 2 ** (int(math.log2(n)) // 2)},
+            "sparse-fixed": {
+                "pattern": "fixed",
+                "block": 2 ** round(math.log2(BENCH_SUMMARIES * n) / 2),
+                "summary": BENCH_SUMMARIES,
+            },
+            "sparse-local": {"pattern": "local", "block": BENCH_WINDOW},
+        }
+
+    @classmethod
+    def keys_per_query(cls, options: Any, n: int) -> int:
+        l, blocks = options.block, -(-n // options.block)
+        if options.pattern == "fixed":
+            return l + blocks * min(options.summary, l)
+        window = 3 * l
+        return window + blocks if options.pattern == "strided" else window
 
     def blockwise(
         self, q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor | None, causal: bool, p: float

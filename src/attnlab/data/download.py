@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import urllib.request
 from pathlib import Path
 
 from platformdirs import user_cache_dir
 
 from ..errors import UserError
+from ..io import atomic_write
 
 
 def cache_dir() -> Path:
@@ -41,19 +41,16 @@ def fetch(url: str, sha256: str, name: str, folder: Path | None = None) -> Path:
         raise UserError(
             f"{target}: SHA-256 does not match the published one; delete it to download again"
         )
-    folder.mkdir(parents=True, exist_ok=True)
     print(f"downloading {url} -> {target}", flush=True)
-    fd, partial = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            shutil.copyfileobj(response, out, length=1 << 20)
-        got = sha256_of(Path(partial))
+
+    def download(partial: Path) -> None:
+        try:
+            with open(partial, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+                shutil.copyfileobj(response, out, length=1 << 20)
+        except OSError as error:
+            raise UserError(f"could not download {url}: {error}") from error
+        got = sha256_of(partial)
         if got != sha256:
             raise UserError(f"{url}: downloaded file has SHA-256 {got}, expected {sha256}")
-        os.replace(partial, target)
-    except OSError as error:
-        raise UserError(f"could not download {url}: {error}") from error
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
-    return target
+
+    return atomic_write(target, download)

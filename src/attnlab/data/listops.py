@@ -24,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import option
 from ..errors import UserError
+from ..io import write_text
 from .tables import ClassificationData, LabeledTexts
 
 MAX, MIN, MED, SM = "[MAX", "[MIN", "[MED", "[SM"
@@ -41,6 +43,15 @@ LRA_MAX_LENGTH = 2_000
 LRA_MAX_DEPTH = 10
 LRA_MAX_ARGS = 10
 SPLIT_NAMES = ("train", "valid", "test")
+
+
+def size_option():
+    """`--size`, of `train classify --data listops` and `data listops` alike."""
+    return option(0, "ListOps: examples in all (0: LRA's 100,000)", at_least=0)
+
+
+def max_length_option():
+    return option(0, "ListOps: longest example in tokens (0: LRA's 2,000)", at_least=0)
 
 
 def apply(operator: str, args: list[int]) -> int:
@@ -253,17 +264,18 @@ def write_listops(
     max_length: int = LRA_MAX_LENGTH,
     min_length: int | None = None,
     seed: int = 0,
+    overwrite: bool = False,
 ) -> dict[str, Path]:
     """Write `train.tsv`, `valid.tsv` and `test.tsv` (header `text<TAB>label`) into `out`;
     returns their paths by split name. `attnlab train classify --data out/train.tsv` reads them."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    paths = {name: out / f"{name}.tsv" for name in SPLIT_NAMES}
+    existing = [str(p) for p in paths.values() if p.exists()]
+    if existing and not overwrite:
+        raise UserError(f"{existing[0]}: already exists; choose another --out or --overwrite")
     data = load_listops(size, max_length, min_length, seed)
-    paths = {}
-    for name in SPLIT_NAMES:
+    for name, path in paths.items():
         part = data.split(name)
-        paths[name] = out / f"{name}.tsv"
-        with open(paths[name], "w", encoding="utf-8", newline="") as f:
-            f.write("text\tlabel\n")
-            f.writelines(f"{t}\t{y}\n" for t, y in zip(part.texts, part.labels, strict=True))
+        rows = "".join(f"{t}\t{y}\n" for t, y in zip(part.texts, part.labels, strict=True))
+        write_text(path, "text\tlabel\n" + rows)
     return paths

@@ -10,7 +10,7 @@ Five kinds:
 - `wordpiece`: BERT's sub-word units (Wu et al. 2016; Devlin et al. 2019), lower-cased.
 
 `words`, `bpe` and `wordpiece` are built with the HuggingFace `tokenizers` library, trained on
-the given texts only; its own JSON description sits inside our `tokenizer.json`.
+the given texts only; its own JSON description sits inside the file `save` writes.
 
 Padding: every kind pads with id 0 (`pad_id`). For `chars`, `words` and `wordpiece` id 0 is a
 reserved padding token. For `bytes` and `bpe` it is an ordinary token (the NUL byte, the first
@@ -30,12 +30,12 @@ import numpy as np
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, normalizers, pre_tokenizers, trainers
 
-from ..checkpoint import read_json, write_json
 from ..errors import UserError
+from ..io import read_json, write_json
 
-TOKENIZER_FILE = "tokenizer.json"
 FORMAT_VERSION = 1
-DEFAULT_VOCAB = {"words": 50_000, "bpe": 8_192, "wordpiece": 8_192}
+# Vocabulary sizes, counting reserved ids, when none is given; `chars` keeps every character.
+DEFAULT_VOCAB = {"bytes": 256, "words": 50_000, "bpe": 4_096, "wordpiece": 8_192}
 # Texts longer than this are encoded in pieces, split where every kind's pre-tokenizer splits
 # anyway, so HuggingFace can spread a large corpus over all cores.
 CHUNK_CHARS = 1 << 20
@@ -81,10 +81,10 @@ class Tokenizer:
     def train(cls, texts: Iterable[str], vocab_size: int | None) -> Tokenizer:
         raise NotImplementedError
 
-    def save(self, folder: str | Path) -> None:
-        """Write `tokenizer.json` into `folder` (JSON only, written atomically)."""
+    def save(self, path: str | Path) -> None:
+        """Write the tokenizer to `path` as JSON (written atomically)."""
         data = {"format_version": FORMAT_VERSION, "kind": self.kind, **self.state()}
-        write_json(Path(folder) / TOKENIZER_FILE, data)
+        write_json(path, data)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(kind={self.kind!r}, vocab_size={self.vocab_size})"
@@ -242,7 +242,7 @@ class HuggingFaceTokenizer(Tokenizer):
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int | None) -> Tokenizer:
-        vocab_size = DEFAULT_VOCAB[cls.kind] if vocab_size is None else vocab_size
+        vocab_size = vocab_size or DEFAULT_VOCAB[cls.kind]
         if vocab_size <= cls.reserved:
             raise UserError(
                 f"{cls.kind}: vocab_size must be more than {cls.reserved} (the ids every "
@@ -337,9 +337,9 @@ def train_tokenizer(kind: str, texts: Iterable[str], vocab_size: int | None = No
     return check_kind(kind).train(texts, vocab_size)
 
 
-def load_tokenizer(folder: str | Path) -> Tokenizer:
-    """The tokenizer saved in `folder/tokenizer.json`."""
-    path = Path(folder) / TOKENIZER_FILE
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    """The tokenizer saved at `path`."""
+    path = Path(path)
     data = read_json(path, "tokenizer")
     if not isinstance(data, dict) or data.get("kind") not in KINDS:
         kind = data.get("kind") if isinstance(data, dict) else None

@@ -1,19 +1,8 @@
-"""Model families. `model_class(kind, cfg)` picks the class a saved run folder describes."""
+"""Model families, one file per kind (registered in `MODELS`), and the layer stacks they are
+built on (registered in `STACKS`)."""
 
-from __future__ import annotations
-
-from torch import nn
-
-from ..config import ModelConfig
-from . import universal, xl  # noqa: F401  (register the "universal" and "xl" stacks)
+from .base import Model
 from .classifier import Classifier
 from .lm import LanguageModel
 
-MODEL_KINDS: dict[str, type[nn.Module]] = {"lm": LanguageModel, "classifier": Classifier}
-
-
-def model_class(kind: str, cfg: ModelConfig) -> type[nn.Module]:
-    return MODEL_KINDS[kind]
-
-
-__all__ = ["Classifier", "LanguageModel", "MODEL_KINDS", "model_class"]
+__all__ = ["Classifier", "LanguageModel", "Model"]

@@ -6,29 +6,31 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checkpoint import Saveable
 from ..config import ConfigError, ModelConfig
+from ..registry import MODELS
+from .base import Model
 from .stack import InputEmbedding, build_stack, init_weights
 
 POOLINGS = ("mean", "max", "cls")
 
 
-class Classifier(Saveable, nn.Module):
+@MODELS.register("classifier")
+class Classifier(Model):
     """tokens (b, t) and mask (b, t), True for real tokens -> class logits (b, num_classes).
 
     Pooling: the mean or the maximum over real tokens only, or the output at a learned CLS
     vector put in front of the text (BERT).
     """
 
-    kind = "classifier"
+    title = "classifier"
 
     def __init__(self, cfg: ModelConfig, num_classes: int = 2, pooling: str = "mean"):
-        super().__init__()
+        super().__init__(cfg)
         if pooling not in POOLINGS:
             raise ConfigError(f"pooling {pooling!r} is not one of: {', '.join(POOLINGS)}")
         if num_classes < 2:
             raise ConfigError(f"a classifier needs at least 2 classes, got {num_classes}")
-        self.cfg, self.num_classes, self.pooling = cfg, num_classes, pooling
+        self.num_classes, self.pooling = num_classes, pooling
         use_cls = pooling == "cls"
         self.embedding = InputEmbedding(cfg, extra_positions=int(use_cls))
         self.cls = nn.Parameter(torch.zeros(1, 1, cfg.width)) if use_cls else None
@@ -43,6 +45,11 @@ class Classifier(Saveable, nn.Module):
             "num_classes": self.num_classes,
             "pooling": self.pooling,
         }
+
+    def example_inputs(self, batch: int, length: int) -> tuple[Tensor, ...]:
+        tokens = torch.randint(0, self.cfg.vocab_size, (batch, length))
+        lengths = torch.randint(1, length + 1, (batch,))
+        return tokens, torch.arange(length)[None, :] < lengths[:, None]
 
     def forward(self, tokens: Tensor, mask: Tensor | None = None) -> Tensor:
         b, t = tokens.shape

@@ -8,26 +8,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checkpoint import Saveable
-from ..config import ConfigError, ModelConfig
+from ..config import ModelConfig
+from ..registry import MODELS
+from .base import Model
 from .sampling import sample_next
-from .stack import InputEmbedding, build_stack, init_weights
+from .stack import InputEmbedding, build_stack, init_weights, reads_segments
 
 
-class LanguageModel(Saveable, nn.Module):
+@MODELS.register("lm")
+class LanguageModel(Model):
     """tokens (b, t) -> next-token logits (b, t, vocab_size)."""
 
-    kind = "lm"
+    needs = frozenset({"causal"})
+    title = "language model"
 
     def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        if cfg.attention == "nystrom":
-            raise ConfigError(
-                "Nystrom attention has no causal form (Xiong et al. 2021 define it for "
-                "bidirectional encoders): use it in a classifier, or pick --attention dense "
-                "or sparse for a language model"
-            )
-        self.cfg = cfg
+        super().__init__(cfg)
         self.embedding = InputEmbedding(cfg)
         self.stack = build_stack(cfg)
         self.norm = nn.LayerNorm(cfg.width, bias=cfg.bias) if cfg.norm == "pre" else nn.Identity()
@@ -36,13 +32,10 @@ class LanguageModel(Saveable, nn.Module):
         if cfg.tie_weights:
             self.head.weight = self.embedding.tokens.weight
 
-    def config_dict(self) -> dict:
-        return {"model": self.cfg.to_dict()}
-
     def forward(self, tokens: Tensor, state=None) -> Tensor:
         """`state` (from `new_state`) holds what earlier calls saw, e.g. a key/value cache;
         then `tokens` continue that text."""
-        if tokens.shape[1] > self.cfg.context and self.cfg.model != "xl":
+        if tokens.shape[1] > self.cfg.context and not reads_segments(self.cfg.model):
             raise ValueError(f"{tokens.shape[1]} tokens exceed the context of {self.cfg.context}")
         start = state.length if state is not None else 0
         x = self.embedding(tokens, start)
@@ -57,6 +50,8 @@ class LanguageModel(Saveable, nn.Module):
         return ce + self.stack.aux_loss, {"ce": ce.item(), **self.stack.stats}
 
     def new_state(self):
+        """An empty incremental state (key/value caches, a memory), or None if the attention
+        keeps none."""
         return self.stack.new_state(self.cfg.context)
 
     @torch.no_grad()
@@ -94,7 +89,7 @@ class LanguageModel(Saveable, nn.Module):
             generator = torch.Generator(device=prompt.device).manual_seed(seed)
         start = max(0, length - context)
         state = self.new_state() if use_cache else None
-        bounded = getattr(state, "bounded", True)
+        bounded = state is None or state.bounded
         if bounded:
             logits = self(text[:, start:length], state)[:, -1]
         else:

@@ -2,53 +2,79 @@
 
 Each kind of stack registers itself by `ModelConfig.model` name, takes the same inputs and
 returns the same outputs, so the language model and the classifier never know which one they
-hold. A stack may add a term to the training loss (`aux_loss`, e.g. a ponder cost) and
-report statistics (`stats`) after each forward pass.
+hold. A stack may add a term to the training loss (`aux_loss`, e.g. a ponder cost) and report
+statistics (`stats`) after each forward pass, and gives the incremental state generation
+carries (`new_state`).
 """
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import torch
 from torch import Tensor, nn
 
-from ..attention import KVCache
 from ..block import Block
 from ..config import ModelConfig
-from ..positions import build_positions
-from ..registry import Registry
+from ..positions import build_position
+from ..registry import STACKS
 
-STACKS = Registry()
-register_stack = STACKS.register  # class decorator: make a stack available as `--model NAME`
+
+class LayerStates(list):
+    """The incremental states of a stack, one per block (or per step); `length` is the
+    number of positions already seen."""
+
+    @property
+    def length(self) -> int:
+        return self[0].length if self else 0
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the states hold a bounded window (a key/value cache), so generation moves
+        its window on at the context, rather than state that trims itself (a memory)."""
+        return all(getattr(state, "bounded", True) for state in self)
+
+    def reset(self) -> None:
+        for state in self:
+            state.reset()
+
+
+def layer_states(states: list[Any]) -> LayerStates | None:
+    """The states as one, or None if any layer keeps none (then nothing is cached)."""
+    return None if any(s is None for s in states) else LayerStates(states)
 
 
 def build_stack(cfg: ModelConfig) -> nn.Module:
     return STACKS[cfg.model](cfg)
 
 
-class LayerCaches(list):
-    """One key/value cache per block; `length` is the number of positions already seen."""
-
-    @property
-    def length(self) -> int:
-        return self[0].length if self else 0
-
-    def reset(self) -> None:
-        for cache in self:
-            cache.reset()
+def reads_segments(model: str) -> bool:
+    """Whether a stack reads a text in ordered segments, carrying a memory from one to the
+    next (Transformer-XL), rather than in independent windows."""
+    return getattr(STACKS[model], "ordered_streams", False)
 
 
-@register_stack("transformer")
+@STACKS.register("transformer")
 class Transformer(nn.Module):
-    """`depth` independent blocks applied in turn."""
+    """`depth` independent blocks applied in turn (Vaswani et al. 2017)."""
+
+    needs: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
+        self.blocks = nn.ModuleList(self.make_block(cfg) for _ in range(cfg.depth))
         self.aux_loss: Tensor | float = 0.0
         self.stats: dict[str, float] = {}
 
-    def new_state(self, capacity: int) -> LayerCaches:
-        return LayerCaches(KVCache(capacity) for _ in self.blocks)
+    def make_block(self, cfg: ModelConfig) -> Block:
+        return Block(cfg)
+
+    @classmethod
+    def describe(cls, cfg: ModelConfig) -> str:
+        return f"{cfg.depth} blocks"
+
+    def new_state(self, capacity: int) -> LayerStates | None:
+        return layer_states([block.new_state(capacity) for block in self.blocks])
 
     def forward(
         self,
@@ -56,15 +82,15 @@ class Transformer(nn.Module):
         *,
         mask: Tensor | None = None,
         causal: bool = False,
-        state: LayerCaches | None = None,
+        state: LayerStates | None = None,
     ) -> Tensor:
         for i, block in enumerate(self.blocks):
-            x = block(x, mask=mask, causal=causal, cache=None if state is None else state[i])
+            x = block(x, mask=mask, causal=causal, state=None if state is None else state[i])
         return x
 
 
 class InputEmbedding(nn.Module):
-    """Token embeddings plus (where the scheme adds them to the input) position encodings.
+    """Token embeddings plus (where the encoding adds them to the input) position vectors.
 
     `prefix` vectors (such as a classifier's CLS token) are put in front of the tokens before
     positions are added, so they take the first positions.
@@ -73,7 +99,7 @@ class InputEmbedding(nn.Module):
     def __init__(self, cfg: ModelConfig, extra_positions: int = 0):
         super().__init__()
         self.tokens = nn.Embedding(cfg.vocab_size, cfg.width)
-        self.positions = build_positions(cfg.position, cfg.context + extra_positions, cfg.width)
+        self.positions = build_position(cfg, "input", cfg.context + extra_positions)
         self.dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, tokens: Tensor, start: int = 0, prefix: Tensor | None = None) -> Tensor:
@@ -81,7 +107,7 @@ class InputEmbedding(nn.Module):
         if prefix is not None:
             x = torch.cat((prefix.expand(x.shape[0], -1, -1), x), dim=1)
         if self.positions is not None:
-            x = x + self.positions(x.shape[1], start)
+            x = x + self.positions.embed(x.shape[1], start)
         return self.dropout(x)
 
 

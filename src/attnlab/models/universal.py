@@ -19,14 +19,16 @@ added to the training loss; R carries its gradient (N is a count).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
-from ..attention import KVCache
 from ..block import Block
-from ..config import ModelConfig
-from ..positions import SinusoidalPositions, sinusoidal_table
-from .stack import LayerCaches, register_stack
+from ..config import ModelConfig, option
+from ..positions import sinusoidal_table
+from ..registry import STACKS
+from .stack import LayerStates, layer_states
 
 
 class HaltingUnit(nn.Module):
@@ -45,37 +47,67 @@ class HaltingUnit(nn.Module):
         return torch.sigmoid(state @ self.weight[0] + self.bias)
 
 
-@register_stack("universal")
+@STACKS.register("universal")
 class UniversalTransformer(nn.Module):
-    """One shared block, applied `max_steps` times, or adaptively per position with ACT.
+    """One shared block applied repeatedly, adaptively per position (Dehghani et al. 2019).
+
+    The block runs `max_steps` times, or with ACT until each position halts (Graves 2016).
 
     After a forward pass with ACT, `halting_probabilities` and `halting_weights`
     (b, t, steps run) hold each position's p^n and the weight its n-th state got in the output.
     """
 
+    uses_depth = False  # one shared block: the steps are its depth
+
+    @dataclass
+    class Options:
+        max_steps: int = option(6, "most applications of the shared block", at_least=1)
+        act: bool = option(True, "adaptive computation time (else a fixed number of steps)")
+        act_epsilon: float = option(
+            0.01, "ACT: a position halts once its halting sum reaches 1-eps", above=0, below=1
+        )
+        ponder_cost: float = option(
+            0.01, "ACT: weight tau of the ponder cost tau*(N+R)", at_least=0
+        )
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
+        options = cfg.options_for(self)
         self.block = Block(cfg)
-        self.max_steps, self.act = cfg.max_steps, cfg.act
-        self.threshold = 1.0 - cfg.act_epsilon
-        self.ponder_cost = cfg.ponder_cost
-        self.halting = HaltingUnit(cfg.width) if cfg.act else None
+        self.max_steps, self.act = options.max_steps, options.act
+        self.threshold = 1.0 - options.act_epsilon
+        self.ponder_cost = options.ponder_cost
+        self.halting = HaltingUnit(cfg.width) if options.act else None
         # The classifier's CLS vector takes one position more than the context.
-        self.positions = SinusoidalPositions(cfg.context + 1, cfg.width)
-        steps = sinusoidal_table(cfg.max_steps, cfg.width, start=1)  # row n - 1: step n
+        table = sinusoidal_table(cfg.context + 1, cfg.width)
+        self.register_buffer("position_sinusoids", table, persistent=False)
+        steps = sinusoidal_table(options.max_steps, cfg.width, start=1)  # row n - 1: step n
         self.register_buffer("step_sinusoids", steps, persistent=False)
         self.aux_loss: Tensor | float = 0.0
         self.stats: dict[str, float] = {}
         self.halting_probabilities: Tensor | None = None
         self.halting_weights: Tensor | None = None
 
-    def new_state(self, capacity: int) -> LayerCaches:
-        """One key/value cache per step of the shared block."""
-        return LayerCaches(KVCache(capacity) for _ in range(self.max_steps))
+    @classmethod
+    def describe(cls, cfg: ModelConfig) -> str:
+        options = cfg.options["universal"]
+        steps = (
+            f"up to {options['max_steps']} steps (ACT)"
+            if options["act"]
+            else (f"{options['max_steps']} steps")
+        )
+        return f"1 shared block × {steps}"
+
+    def new_state(self, capacity: int) -> LayerStates | None:
+        """One state per step of the shared block."""
+        return layer_states([self.block.new_state(capacity) for _ in range(self.max_steps)])
 
     def coordinates(self, n: int, t: int, start: int) -> Tensor:
         """P^n for positions start … start + t - 1: (t, width)."""
-        return self.positions(t, start) + self.step_sinusoids[n - 1]
+        if start + t > self.position_sinusoids.shape[0]:
+            table = sinusoidal_table(t, self.position_sinusoids.shape[1], start)
+            return table.to(self.step_sinusoids.device) + self.step_sinusoids[n - 1]
+        return self.position_sinusoids[start : start + t] + self.step_sinusoids[n - 1]
 
     def forward(
         self,
@@ -83,7 +115,7 @@ class UniversalTransformer(nn.Module):
         *,
         mask: Tensor | None = None,
         causal: bool = False,
-        state: LayerCaches | None = None,
+        state: LayerStates | None = None,
     ) -> Tensor:
         """x (b, t, width) -> (b, t, width); `mask` (b, s) marks real tokens (s = t without a
         cache); `state` holds one key/value cache per step."""
@@ -91,8 +123,9 @@ class UniversalTransformer(nn.Module):
         start = state.length if state is not None else 0
 
         def apply_block(n: int, s: Tensor) -> Tensor:
-            cache = None if state is None else state[n - 1]
-            return self.block(s, mask=mask, causal=causal, cache=cache)
+            return self.block(
+                s, mask=mask, causal=causal, state=None if state is None else state[n - 1]
+            )
 
         if not self.act:
             for n in range(1, self.max_steps + 1):

@@ -1,1 +1,2 @@
-"""What the training loop trains: one task per model kind (batches, loss, evaluation)."""
+"""What `attnlab train TASK` trains, one file per task (registered in `TASKS`): its data
+settings, presets, batches, loss, evaluation, and how `attnlab eval` scores its models."""

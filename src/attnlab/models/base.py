@@ -1,0 +1,47 @@
+"""What every model kind shares: its configuration, what it needs of the attention core,
+saving as a folder, and an incremental state for generation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from ..checkpoint import save
+from ..config import ModelConfig, check_supports
+
+
+class Model(nn.Module):
+    """Base of the registered model kinds (`@MODELS.register(kind)`).
+
+    `needs`: features the attention core must provide (`config.FEATURES`); checked before any
+    layer is built. `config_dict()` is what `config.json` stores beside the model's shape, the
+    keyword arguments that rebuild it.
+    """
+
+    needs: ClassVar[frozenset[str]] = frozenset()
+    title: ClassVar[str] = "model"  # what messages call it
+    name: ClassVar[str]
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        check_supports(cfg, self.needs, f"a {self.title}")
+        self.cfg = cfg
+
+    @property
+    def kind(self) -> str:
+        return self.name
+
+    def config_dict(self) -> dict[str, Any]:
+        return {"model": self.cfg.to_dict()}
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write `config.json` and `model.safetensors` into `folder` (created if needed)."""
+        return save(self, folder)
+
+    def example_inputs(self, batch: int, length: int) -> tuple[Tensor, ...]:
+        """Random inputs of the shape `forward` takes, for tests and benchmarks."""
+        return (torch.randint(0, self.cfg.vocab_size, (batch, length)),)

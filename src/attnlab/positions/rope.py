@@ -1,0 +1,62 @@
+"""Rotary position embedding (Su et al. 2021, "RoFormer", eq. 34): rotate each pair
+(x_{2i}, x_{2i+1}) of a query or key at position p by the angle p·θ_i, θ_i = 10000^(-2i/d).
+The score q_m·k_n then depends on the positions only through m - n."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..config import ConfigError, ModelConfig
+from ..registry import POSITIONS
+from .base import Position
+
+
+class Rotary(nn.Module):
+    """The rotation itself, for (b, h, t, d) tensors whose first row sits at `start`."""
+
+    def __init__(self, head_dim: int, context: int, base: float = 10000.0):
+        super().__init__()
+        theta = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
+        self.register_buffer("theta", theta.float(), persistent=False)
+        self._build(context)
+
+    def _build(self, length: int) -> None:
+        angle = torch.arange(length, dtype=torch.float64)[:, None] * self.theta.double()
+        self.register_buffer("cos", angle.cos().float(), persistent=False)  # (length, d/2)
+        self.register_buffer("sin", angle.sin().float(), persistent=False)
+
+    def forward(self, x: Tensor, start: int = 0) -> Tensor:
+        t = x.shape[-2]
+        if start + t > self.cos.shape[0]:
+            device = self.cos.device
+            self._build(2 * (start + t))
+            self.cos, self.sin = self.cos.to(device), self.sin.to(device)
+        cos = self.cos[start : start + t].to(x.dtype)
+        sin = self.sin[start : start + t].to(x.dtype)
+        even, odd = x[..., 0::2], x[..., 1::2]
+        return torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1).flatten(-2)
+
+
+@POSITIONS.register("rope")
+class RotaryPositions(Position):
+    """Queries and keys rotated by their position (Su et al. 2021)."""
+
+    acts_on = "attention"
+    needs = frozenset({"qk"})
+
+    def __init__(self, cfg: ModelConfig, length: int):
+        super().__init__(cfg, length)
+        self.rotary = Rotary(cfg.head_dim, length)
+
+    @classmethod
+    def check_config(cls, cfg: ModelConfig) -> None:
+        if cfg.head_dim % 2:
+            raise ConfigError(
+                f"--position rope rotates pairs: it needs an even head width, got {cfg.head_dim}"
+            )
+
+    def queries_keys(self, q: Tensor, k: Tensor, start: int) -> tuple[Tensor, Tensor]:
+        s = k.shape[-2]
+        t = q.shape[-2]
+        return self.rotary(q, start), self.rotary(k, start + t - s)
