@@ -37,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 def add_command_flags(parser: argparse.ArgumentParser, command: Command) -> None:
     for title, cls in command.configs:
         add_flags(parser, cls, title, choices=command.choices, skip=command.skip.get(title, ()))
-    if command.variant_options:
-        add_variant_flags(parser)
+    for config in command.variant_options:
+        add_variant_flags(parser, config)
     if command.extra_flags:
         command.extra_flags(parser)
     parser.set_defaults(handler=command.run)

@@ -16,11 +16,19 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from .device import device_complaint
 from .errors import ConfigError
-from .registry import ACTIVATIONS, ATTENTION, POSITIONS, STACKS, Registry
+from .registry import (
+    ACTIVATIONS,
+    ATTENTION,
+    OPTIMIZERS,
+    POSITIONS,
+    SCHEDULES,
+    STACKS,
+    Registry,
+)
 
 # What an attention core can offer, in the words an error message uses.
 FEATURES = {
@@ -204,6 +212,13 @@ class ModelConfig:
     bias: bool = option(True, "biases in linear layers and LayerNorm")
     options: dict[str, Any] = field(default_factory=dict)
 
+    # The settings that choose a registered variant, whose options `options` holds.
+    VARIANTS: ClassVar[dict[str, Registry]] = {
+        "model": STACKS,
+        "attention": ATTENTION,
+        "position": POSITIONS,
+    }
+
     def __post_init__(self) -> None:
         check_fields(self)
         stack = STACKS[self.model]
@@ -217,7 +232,7 @@ class ModelConfig:
             )
         for role, variant in (("position", POSITIONS[self.position]), ("model", stack)):
             check_supports(self, getattr(variant, "needs", ()), f"--{role} {variant.name}")
-        for _, variant in self.variants():
+        for variant in self.variants():
             if hasattr(variant, "check_config"):
                 variant.check_config(self)
 
@@ -225,18 +240,13 @@ class ModelConfig:
     def head_dim(self) -> int:
         return self.width if self.head_mode == "wide" else self.width // self.heads
 
-    def variants(self) -> list[tuple[Registry, type]]:
+    def variants(self) -> list[type]:
         """The registered classes this config chooses: layer stack, attention core, positions."""
-        return [
-            (STACKS, STACKS[self.model]),
-            (ATTENTION, ATTENTION[self.attention]),
-            (POSITIONS, POSITIONS[self.position]),
-        ]
+        return [registry[getattr(self, setting)] for setting, registry in self.VARIANTS.items()]
 
     def options_for(self, variant: Any) -> Any:
         """The typed options of a chosen variant (a class or an instance of one)."""
-        cls = variant if isinstance(variant, type) else type(variant)
-        return options_of(cls)(**self.options.get(cls.name, {}))
+        return options_for(self, variant)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -260,16 +270,18 @@ def check_supports(cfg: ModelConfig, needs: Iterable[str], who: str) -> None:
             )
 
 
-def resolve_options(cfg: ModelConfig) -> dict[str, dict[str, Any]]:
-    """Every option of the chosen variants, checked, from the options given (nested by variant
-    name, or flat where a name belongs to one chosen variant only)."""
-    chosen = {variant.name: (registry, variant) for registry, variant in cfg.variants()}
+def resolve_options(cfg: Any) -> dict[str, dict[str, Any]]:
+    """Every option of the variants a config chooses (`cfg.VARIANTS`: setting -> registry),
+    checked, from the options given (nested by variant name, or flat where a name belongs to
+    one chosen variant only)."""
+    chosen = {registry[getattr(cfg, setting)].name: registry[getattr(cfg, setting)]
+              for setting, registry in cfg.VARIANTS.items()}  # fmt: skip
     nested: dict[str, dict[str, Any]] = {}
     for key, value in cfg.options.items():
         if isinstance(value, dict):
             nested.setdefault(key, {}).update(value)
             continue
-        owners = [name for name, (_, v) in chosen.items() if key in option_names(v)]
+        owners = [name for name, variant in chosen.items() if key in option_names(variant)]
         if len(owners) != 1:
             where = "more than one" if owners else "none"
             raise ConfigError(
@@ -277,24 +289,29 @@ def resolve_options(cfg: ModelConfig) -> dict[str, dict[str, Any]]:
                 f"({', '.join(chosen)}); give it as {{variant: {{{key!r}: value}}}}"
             )
         nested.setdefault(owners[0], {})[key] = value
-    settings = (("model", STACKS), ("attention", ATTENTION), ("position", POSITIONS))
     for name, values in nested.items():
         if name not in chosen:
-            setting = next((s for s, registry in settings if name in registry), None)
+            setting = next((s for s, r in cfg.VARIANTS.items() if name in r), None)
             if setting is None:
                 raise ConfigError(f"options for {name!r}, which is no known variant")
             first = flag_name(next(iter(values), ""), f"{name}.")
             raise ConfigError(
-                f"{first} applies to --{setting} {name}; this model uses "
+                f"{first} applies to --{setting} {name}; this run uses "
                 f"--{setting} {getattr(cfg, setting)}"
             )
     resolved = {}
-    for name, (_, variant) in chosen.items():
+    for name, variant in chosen.items():
         if option_names(variant):
             values = from_settings(options_of(variant), nested.get(name, {}), f"{name} options")
             check_fields(values, prefix=f"{name}.")
             resolved[name] = dataclasses.asdict(values)
     return resolved
+
+
+def options_for(cfg: Any, variant: Any) -> Any:
+    """The typed options of a variant (a class or an instance of one) a config chose."""
+    cls = variant if isinstance(variant, type) else type(variant)
+    return options_of(cls)(**cfg.options.get(cls.name, {}))
 
 
 @dataclass
@@ -307,8 +324,10 @@ class TrainConfig:
     minutes: float = option(
         0.0, "wall-clock training budget in minutes (0: stop by --steps)", at_least=0
     )
+    optimizer: str = option("adamw", "optimiser", choices=OPTIMIZERS)
+    schedule: str = option("cosine", "learning-rate schedule", choices=SCHEDULES)
     lr: float = option(1e-3, "peak learning rate", above=0)
-    min_lr: float = option(1e-4, "learning rate at the end of the cosine decay", at_least=0)
+    min_lr: float = option(1e-4, "learning rate at the end of the decay", at_least=0)
     warmup: int = option(100, "steps of linear learning-rate warm-up", at_least=0)
     weight_decay: float = option(0.1, "AdamW weight decay, applied to matrices only", at_least=0)
     beta2: float = option(0.99, "AdamW beta2", at_least=0, below=1)
@@ -323,11 +342,19 @@ class TrainConfig:
         choices=("auto", "fp32", "bf16", "fp16"),
     )
     compile: bool = option(False, "compile the model with torch.compile")
+    options: dict[str, Any] = field(default_factory=dict)
+
+    VARIANTS: ClassVar[dict[str, Registry]] = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES}
 
     def __post_init__(self) -> None:
         check_fields(self)
         if self.steps == 0 and self.minutes == 0:
             raise ConfigError("give a budget: --steps N or --minutes M")
+        self.options = resolve_options(self)
+
+    def options_for(self, variant: Any) -> Any:
+        """The typed options of the chosen optimiser or schedule."""
+        return options_for(self, variant)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -82,5 +82,7 @@ POSITIONS = Registry("position encoding", "attnlab.positions")
 ACTIVATIONS = Registry("activation", "attnlab.block")  # feed-forward non-linearities
 STACKS = Registry("layer stack", "attnlab.models")  # what sits between embedding and head
 MODELS = Registry("model kind", "attnlab.models")  # what a saved folder holds: lm, classifier
+OPTIMIZERS = Registry("optimiser", "attnlab.training.optimizers")
+SCHEDULES = Registry("learning-rate schedule", "attnlab.training.schedules")
 TASKS = Registry("task", "attnlab.tasks")  # what `attnlab train TASK` trains
 COMMANDS = Registry("command", "attnlab.commands")

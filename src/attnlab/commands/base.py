@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import check_fields, option_names, options_of
-from ..registry import ATTENTION, COMMANDS, POSITIONS, STACKS
-
-VARIANTS = (("model", STACKS), ("attention", ATTENTION), ("position", POSITIONS))
+from ..registry import COMMANDS
 
 
 @dataclass
@@ -26,7 +24,8 @@ class Command:
     help: str
     configs: tuple[tuple[str, type], ...]
     run: Callable[[argparse.Namespace], int]
-    variant_options: bool = False  # add the --VARIANT.OPTION flags of every model variant
+    # configs (of `configs`) whose variants' options get flags: --VARIANT.OPTION
+    variant_options: tuple[type, ...] = ()
     choices: dict[str, Iterable[str]] = field(default_factory=dict)  # per-command choices
     skip: dict[str, tuple[str, ...]] = field(default_factory=dict)  # title -> fields left out
     extra_flags: Callable[[argparse.ArgumentParser], None] | None = None
@@ -87,19 +86,21 @@ def given(args: argparse.Namespace, cls: type, prefix: str = "") -> dict[str, An
     }
 
 
-def add_variant_flags(parser: argparse.ArgumentParser) -> None:
-    """`--VARIANT.OPTION` for every option of every registered model variant."""
-    for setting, registry in VARIANTS:
+def add_variant_flags(parser: argparse.ArgumentParser, config: type) -> None:
+    """`--VARIANT.OPTION` for every option of every variant a config can choose
+    (`config.VARIANTS`: setting -> registry)."""
+    for setting, registry in config.VARIANTS.items():
         for name, variant in registry.items():
             if option_names(variant):
                 title = f"--{setting} {name}"
                 add_flags(parser, options_of(variant), title, prefix=f"{name}.")
 
 
-def given_variant_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """The variant options given, nested by variant: {"nystrom": {"landmarks": 32}}."""
+def given_variant_options(args: argparse.Namespace, config: type) -> dict[str, dict[str, Any]]:
+    """The variant options given for a config, nested by variant: {"nystrom": {"landmarks":
+    32}}."""
     options: dict[str, dict[str, Any]] = {}
-    for _, registry in VARIANTS:
+    for registry in config.VARIANTS.values():
         for name, variant in registry.items():
             values = given(args, options_of(variant), prefix=f"{name}.")
             if values:

@@ -63,9 +63,33 @@ class Settings:
                 "data": dataclasses.asdict(self.data)}  # fmt: skip
 
 
-def merge_budget(settings: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
-    """Flags over settings; a budget given in one unit replaces the other unit's."""
+def flags_of(config: type, args: argparse.Namespace) -> dict[str, Any]:
+    """A config's settings given as flags, its variants' options under "options"."""
+    flags = given(args, config)
+    options = given_variant_options(args, config)
+    if options:
+        flags["options"] = options
+    return flags
+
+
+def merge(config: type, settings: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
+    """Flags over settings (a preset's or a saved run's). Options merge per variant, and only
+    the chosen variants' options are kept, so a flag may switch, say, the schedule."""
     merged = {**settings, **flags}
+    options: dict[str, dict[str, Any]] = {}
+    for source in (settings.get("options", {}), flags.get("options", {})):
+        for name, values in source.items():
+            options[name] = {**options.get(name, {}), **values}
+    chosen = {merged.get(s, getattr(config, s, None)) for s in getattr(config, "VARIANTS", {})}
+    kept = {k: v for k, v in options.items() if k in chosen or k in flags.get("options", {})}
+    if kept or "options" in merged:
+        merged["options"] = kept
+    return merged
+
+
+def merge_budget(settings: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
+    """Training flags over settings; a budget given in one unit replaces the other unit's."""
+    merged = merge(TrainConfig, settings, flags)
     if "steps" in flags and "minutes" not in flags:
         merged["minutes"] = 0.0
     if "minutes" in flags and "steps" not in flags:
@@ -74,10 +98,8 @@ def merge_budget(settings: dict[str, Any], flags: dict[str, Any]) -> dict[str, A
 
 
 def resolve(task: type[Task], run: RunOptions, args: argparse.Namespace) -> Settings:
-    model_flags = {**given(args, ModelConfig), "options": given_variant_options(args)}
-    if not model_flags["options"]:
-        del model_flags["options"]
-    train_flags, data_flags = given(args, TrainConfig), given(args, task.Data)
+    model_flags = flags_of(ModelConfig, args)
+    train_flags, data_flags = flags_of(TrainConfig, args), given(args, task.Data)
     if run.resume:
         if run.out and Path(run.out) != Path(run.resume):
             raise UserError(f"--resume {run.resume} continues that folder; leave out --out")
@@ -102,7 +124,7 @@ def resolve(task: type[Task], run: RunOptions, args: argparse.Namespace) -> Sett
         preset = task.presets.get(run.preset, {})
         train_settings = merge_budget(preset.get("train", {}), train_flags)
         data_settings = {**preset.get("data", {}), **data_flags}
-        model_settings = {**preset.get("model", {}), **model_flags}
+        model_settings = merge(ModelConfig, preset.get("model", {}), model_flags)
         folder = RunFolder(run.out or Path("runs") / (run.preset or task.name))
     where = str(folder)
     return Settings(
@@ -197,7 +219,7 @@ def train_command(task: type[Task]) -> Command:
             ("model", ModelConfig),
         ),  # fmt: skip
         run=lambda args: run_training(task, args),
-        variant_options=True,
+        variant_options=(TrainConfig, ModelConfig),
         choices={"preset": sorted(task.presets)},
         skip={"model": ("vocab_size",)},  # the tokenizer's, set with the data settings
     )

@@ -1,5 +1,5 @@
 """`attnlab list`: every registered variant (layer stacks, attention cores, position
-encodings, activations, model kinds, tasks) with what it provides or needs, its options, and
+encodings, activations, optimisers, schedules, model kinds, tasks) with what it provides or needs, its options, and
 the first line of its description."""
 
 from __future__ import annotations
@@ -9,7 +9,16 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..config import option, options_of
-from ..registry import ACTIVATIONS, ATTENTION, MODELS, POSITIONS, STACKS, TASKS
+from ..registry import (
+    ACTIVATIONS,
+    ATTENTION,
+    MODELS,
+    OPTIMIZERS,
+    POSITIONS,
+    SCHEDULES,
+    STACKS,
+    TASKS,
+)
 from .base import Command, build, print_json, register
 
 TABLES = (
@@ -17,6 +26,8 @@ TABLES = (
     ("--attention", ATTENTION),
     ("--position", POSITIONS),
     ("--activation", ACTIVATIONS),
+    ("--optimizer", OPTIMIZERS),
+    ("--schedule", SCHEDULES),
     ("model kinds", MODELS),
     ("attnlab train", TASKS),
 )

@@ -93,7 +93,9 @@ def load_classification_data(data: LabeledData, seed: int = 0) -> Classification
 
 @TASKS.register("classify")
 class ClassificationTask(Task):
-    """Length-bucketed batches of the training texts; validation accuracy and macro-F1."""
+    """One label per text, scored by accuracy and macro-F1.
+
+    Trains on length-bucketed batches of the training texts."""
 
     Data = LabeledData
     presets = CLASSIFY_PRESETS

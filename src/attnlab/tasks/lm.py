@@ -123,8 +123,10 @@ def check_long_enough(text: EncodedText, context: int, where: str) -> None:
 
 @TASKS.register("lm")
 class LanguageModelTask(Task):
-    """Random windows (or, for Transformer-XL, ordered streams with memory) of the training
-    split; validation in bits per byte."""
+    """Next-token prediction on text, scored in bits per byte.
+
+    Trains on random windows (or, for Transformer-XL, ordered streams with memory) of the
+    training split."""
 
     Data = TextData
     Eval = TextEval

@@ -23,7 +23,7 @@ from ..config import TrainConfig
 from ..device import autocast_for, grad_scaler
 from ..errors import UserError
 from .distributed import Distributed
-from .optim import budget_fraction, learning_rate, make_optimizer
+from .optim import budget_fraction, make_optimizer, make_schedule
 
 REPORT_EVERY = 10  # steps between the train-loss reports (metrics, progress)
 
@@ -113,12 +113,13 @@ def train(
         for callback in callbacks:
             callback.start(run)
         step = optimizer_step(run)
+        schedule = make_schedule(cfg, model)
         run.started = time.perf_counter()  # the clock runs from the first step
         window: list[tuple[float, int]] = []  # (loss, tokens) of the steps since the last report
         window_started = time.perf_counter()
         model.train()
         while run.fraction < 1 and run.stop is None:
-            run.lr = learning_rate(cfg, run.step, run.fraction)
+            run.lr = schedule(run.step, run.fraction)
             loss, tokens, stats = step()
             run.step += 1
             window.append((loss, tokens))

@@ -1,0 +1,6 @@
+"""Optimisers, one file each (registered in `OPTIMIZERS`, chosen by `--optimizer NAME`).
+
+An optimiser is a callable class: `Optimizer.build(model, cfg, device)` returns a
+`torch.optim.Optimizer` (whose `state_dict` the checkpoint saves) for the model's trainable
+parameters; `cfg` is the `TrainConfig`, `cfg.options_for(cls)` its own options.
+"""
