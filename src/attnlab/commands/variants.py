@@ -1,6 +1,6 @@
 """`attnlab list`: every registered variant (layer stacks, attention cores, position
-encodings, activations, optimisers, schedules, model kinds, tasks) with what it provides or needs, its options, and
-the first line of its description."""
+encodings, activations, optimisers, schedules, model kinds, tasks) with what it provides or
+needs, its options, and the first line of its description."""
 
 from __future__ import annotations
 
