@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .attention import MultiHeadAttention
@@ -20,14 +21,54 @@ ACTIVATIONS.add("relu", nn.ReLU)
 ACTIVATIONS.add("gelu", nn.GELU)
 
 
+@ACTIVATIONS.register("gelu_tanh")
+class TanhGELU(nn.GELU):
+    """GELU by its tanh approximation, as GPT-2 computes it ("gelu_new")."""
+
+    def __init__(self) -> None:
+        super().__init__(approximate="tanh")
+
+
+@ACTIVATIONS.register("relu2")
+class SquaredReLU(nn.Module):
+    """max(0, x)², the activation Primer's search found (So et al. 2021, §3)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(x).square()
+
+
+@ACTIVATIONS.register("swiglu")
+class SwiGLU(nn.Module):
+    """Swish(xW) ⊙ xV (Shazeer 2020, "GLU Variants Improve Transformer", eq. 6): the first half
+    of the input gates the second. Gated, so the layer before it is twice as wide."""
+
+    gated = True
+
+    def forward(self, x: Tensor) -> Tensor:
+        gate, value = x.chunk(2, dim=-1)
+        return F.silu(gate) * value
+
+
+def norm(cfg: ModelConfig) -> nn.LayerNorm:
+    """The LayerNorm every part of a model uses."""
+    return nn.LayerNorm(cfg.width, eps=cfg.norm_eps, bias=cfg.bias)
+
+
 class FeedForward(nn.Sequential):
-    """Position-wise MLP: width -> ff_mult·width -> width (Vaswani et al. 2017, eq. 2)."""
+    """Position-wise MLP: width -> ff_mult·width -> width (Vaswani et al. 2017, eq. 2).
+
+    A gated activation (SwiGLU) gets two input maps of 2/3 the hidden width, which keeps the
+    parameter count of the ungated layer (Shazeer 2020, §2)."""
 
     def __init__(self, cfg: ModelConfig):
+        activation = ACTIVATIONS[cfg.activation]
         hidden = cfg.ff_mult * cfg.width
+        if getattr(activation, "gated", False):
+            hidden = max(1, 2 * hidden // 3)
+        inputs = 2 * hidden if getattr(activation, "gated", False) else hidden
         super().__init__(
-            nn.Linear(cfg.width, hidden, bias=cfg.bias),
-            ACTIVATIONS[cfg.activation](),
+            nn.Linear(cfg.width, inputs, bias=cfg.bias),
+            activation(),
             nn.Linear(hidden, cfg.width, bias=cfg.bias),
         )
 
@@ -41,8 +82,8 @@ class Block(nn.Module):
         self.pre_norm = cfg.norm == "pre"
         self.attention = attention or MultiHeadAttention(cfg)
         self.feed_forward = FeedForward(cfg)
-        self.norm1 = nn.LayerNorm(cfg.width, bias=cfg.bias)
-        self.norm2 = nn.LayerNorm(cfg.width, bias=cfg.bias)
+        self.norm1 = norm(cfg)
+        self.norm2 = norm(cfg)
         self.dropout = nn.Dropout(cfg.dropout)
 
     def new_state(self, capacity: int) -> Any:

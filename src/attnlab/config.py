@@ -206,6 +206,8 @@ class ModelConfig:
         "pre", "LayerNorm before (GPT-2) or after (Vaswani) each sublayer", choices=("pre", "post")
     )
     activation: str = option("relu", "feed-forward non-linearity", choices=ACTIVATIONS)
+    norm_eps: float = option(1e-5, "LayerNorm epsilon (BERT: 1e-12)", above=0)
+    embedding_norm: bool = option(False, "LayerNorm the embeddings before the first block (BERT)")
     ff_mult: int = option(4, "feed-forward hidden width as a multiple of the width", at_least=1)
     dropout: float = option(0.0, "dropout probability", at_least=0, below=1)
     tie_weights: bool = option(True, "share the token embedding with the output layer")

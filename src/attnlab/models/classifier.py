@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..block import norm
 from ..config import ConfigError, ModelConfig
 from ..registry import MODELS
 from .base import Model
@@ -35,7 +36,7 @@ class Classifier(Model):
         self.embedding = InputEmbedding(cfg, extra_positions=int(use_cls))
         self.cls = nn.Parameter(torch.zeros(1, 1, cfg.width)) if use_cls else None
         self.stack = build_stack(cfg)
-        self.norm = nn.LayerNorm(cfg.width, bias=cfg.bias) if cfg.norm == "pre" else nn.Identity()
+        self.norm = norm(cfg) if cfg.norm == "pre" else nn.Identity()
         self.head = nn.Linear(cfg.width, num_classes)
         init_weights(self, cfg.depth)
 

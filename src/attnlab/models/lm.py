@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..block import norm
 from ..config import ModelConfig
 from ..registry import MODELS
 from .base import Model
@@ -26,7 +27,7 @@ class LanguageModel(Model):
         super().__init__(cfg)
         self.embedding = InputEmbedding(cfg)
         self.stack = build_stack(cfg)
-        self.norm = nn.LayerNorm(cfg.width, bias=cfg.bias) if cfg.norm == "pre" else nn.Identity()
+        self.norm = norm(cfg) if cfg.norm == "pre" else nn.Identity()
         self.head = nn.Linear(cfg.width, cfg.vocab_size, bias=False)
         init_weights(self, cfg.depth)
         if cfg.tie_weights:

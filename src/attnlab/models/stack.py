@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from ..block import Block
+from ..block import Block, norm
 from ..config import ModelConfig
 from ..positions import build_position
 from ..registry import STACKS
@@ -100,6 +100,7 @@ class InputEmbedding(nn.Module):
         super().__init__()
         self.tokens = nn.Embedding(cfg.vocab_size, cfg.width)
         self.positions = build_position(cfg, "input", cfg.context + extra_positions)
+        self.norm = norm(cfg) if cfg.embedding_norm else None
         self.dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, tokens: Tensor, start: int = 0, prefix: Tensor | None = None) -> Tensor:
@@ -108,6 +109,8 @@ class InputEmbedding(nn.Module):
             x = torch.cat((prefix.expand(x.shape[0], -1, -1), x), dim=1)
         if self.positions is not None:
             x = x + self.positions.embed(x.shape[1], start)
+        if self.norm is not None:
+            x = self.norm(x)
         return self.dropout(x)
 
 

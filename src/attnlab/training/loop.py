@@ -159,7 +159,7 @@ def optimizer_step(run: Run):
 
     def step() -> tuple[float, int, dict[str, float]]:
         for group in run.optimizer.param_groups:
-            group["lr"] = run.lr
+            group["lr"] = run.lr * group.get("lr_scale", 1.0)  # a group may scale the schedule
         losses, tokens, stats = [], 0, {}
         for micro in range(cfg.accumulate):
             batch = task.next_batch()
