@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from tokenizers import Tokenizer as HFTokenizer
 
 from attnlab.data.tokenizers import (
     CHUNK_CHARS,
@@ -98,9 +99,12 @@ def test_wordpiece_splits_unseen_words_into_known_pieces():
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_save_and_load_give_identical_ids(tmp_path, kind):
     tok = trained(kind, {"chars": None, "bytes": None, "bpe": 300}.get(kind, 60))
-    tok.save(tmp_path / "tokenizer.json")
-    assert [p.name for p in tmp_path.iterdir()] == ["tokenizer.json"]
-    loaded = load_tokenizer(tmp_path / "tokenizer.json")
+    tok.save(tmp_path)
+    names = {p.name for p in tmp_path.iterdir()}
+    assert names == (
+        {"tokenizer_attnlab.json", "tokenizer.json"} if tok.hf else {"tokenizer_attnlab.json"}
+    )
+    loaded = load_tokenizer(tmp_path)
     assert type(loaded) is type(tok) and loaded.vocab_size == tok.vocab_size
     for text in CORPUS[:4] + [ODD]:
         assert np.array_equal(loaded.encode(text), tok.encode(text))
@@ -147,25 +151,48 @@ def test_unknown_kind_and_bad_vocab_sizes_are_user_errors():
         train_tokenizer("chars", [""])
 
 
-def test_missing_or_corrupt_tokenizer_file_is_named(tmp_path):
-    path = tmp_path / "tokenizer.json"
-    with pytest.raises(UserError, match=r"tokenizer\.json: missing tokenizer"):
-        load_tokenizer(path)
-    path.write_text("{oops")
-    with pytest.raises(UserError, match=r"tokenizer\.json: not valid JSON"):
-        load_tokenizer(path)
-    path.write_text(json.dumps({"kind": "sentencepiece"}))
-    with pytest.raises(UserError, match=r"tokenizer\.json: not an attnlab tokenizer"):
-        load_tokenizer(path)
-    trained("bpe", 300).save(path)
-    data = json.loads(path.read_text())
-    data["huggingface"]["model"] = {"type": "nonsense"}
-    path.write_text(json.dumps(data))
+def test_missing_or_corrupt_tokenizer_files_are_named(tmp_path):
+    settings, hf_file = tmp_path / "tokenizer_attnlab.json", tmp_path / "tokenizer.json"
+    with pytest.raises(UserError, match=r"tokenizer_attnlab\.json: missing tokenizer settings"):
+        load_tokenizer(tmp_path)
+    settings.write_text("{oops")
+    with pytest.raises(UserError, match=r"tokenizer_attnlab\.json: not valid JSON"):
+        load_tokenizer(tmp_path)
+    settings.write_text(json.dumps({"kind": "sentencepiece"}))
+    with pytest.raises(UserError, match=r"tokenizer_attnlab\.json: not an attnlab tokenizer"):
+        load_tokenizer(tmp_path)
+    trained("bpe", 300).save(tmp_path)
+    hf_file.unlink()
+    with pytest.raises(UserError, match=r"tokenizer\.json: missing bpe tokenizer file"):
+        load_tokenizer(tmp_path)
+    trained("bpe", 300).save(tmp_path)
+    data = json.loads(hf_file.read_text())
+    data["model"] = {"type": "nonsense"}
+    hf_file.write_text(json.dumps(data))
     with pytest.raises(UserError, match=r"tokenizer\.json: corrupt bpe tokenizer"):
-        load_tokenizer(path)
-    path.write_text(json.dumps({"kind": "chars", "format_version": 1, "chars": "aa"}))
+        load_tokenizer(tmp_path)
+    settings.write_text(json.dumps({"kind": "chars", "format_version": 2, "chars": "aa"}))
     with pytest.raises(UserError, match=r"corrupt chars tokenizer"):
-        load_tokenizer(path)
-    path.write_text(json.dumps({"kind": "bytes", "format_version": 7}))
+        load_tokenizer(tmp_path)
+    settings.write_text(json.dumps({"kind": "bytes", "format_version": 7}))
     with pytest.raises(UserError, match="newer attnlab"):
-        load_tokenizer(path)
+        load_tokenizer(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["bpe", "words", "wordpiece"])
+def test_huggingface_reads_our_tokenizer_file_as_is(tmp_path, kind):
+    tok = trained(kind, 300)
+    tok.save(tmp_path)
+    theirs = HFTokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    assert theirs.encode(CORPUS[0], add_special_tokens=False).ids == tok.encode(CORPUS[0]).tolist()
+
+
+def test_bpe_is_exact_on_bytes_that_are_not_utf8():
+    tok = trained("bpe", 300)
+    data = bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8))
+    data += "ordinary text, é and 😀".encode() + b"\xff\xfe" + b"tail"
+    ids = tok.encode(data)
+    assert tok.decode_bytes(ids) == data
+    assert tok.decode_bytes(tok.encode("plain")) == b"plain"
+    escaped = data.decode("utf-8", errors="surrogateescape")  # how Python hands argv over
+    assert np.array_equal(tok.encode(escaped), ids)

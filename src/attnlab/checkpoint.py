@@ -17,6 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_model
 from torch import nn
 
+from . import files
 from .config import ModelConfig
 from .errors import UserError
 from .io import atomic_write, read_json_object, write_json
@@ -24,8 +25,8 @@ from .registry import MODELS
 
 # Version 2: variants as plug-ins; their options nested under "options" in the model config.
 FORMAT_VERSION = 2
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = files.CONFIG
+WEIGHTS_FILE = files.WEIGHTS
 
 
 def unwrap(model: nn.Module) -> nn.Module:

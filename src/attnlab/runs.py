@@ -28,7 +28,8 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-from .checkpoint import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, load, read_config
+from . import files
+from .checkpoint import FORMAT_VERSION, load, read_config
 from .data.tokenizers import Tokenizer, load_tokenizer
 from .errors import UserError
 from .io import read_json, read_json_object, write_json
@@ -39,19 +40,21 @@ from .training.state import read_training_state, write_training_state
 class RunFolder:
     """The files of one run folder, by what they hold."""
 
-    CONFIG = CONFIG_FILE
-    WEIGHTS = WEIGHTS_FILE
-    TOKENIZER = "tokenizer.json"
-    LABELS = "labels.json"
-    CHECKPOINT = "checkpoint.safetensors"
-    SETTINGS = "train.json"
-    RESULTS = "results.json"
-    METRICS = "metrics.jsonl"
-    TENSORBOARD = "tensorboard"
-    CURVES = "curves.png"
-    # What a run writes; `--overwrite` removes exactly these.
-    RUN_FILES = (CONFIG, WEIGHTS, TOKENIZER, LABELS, CHECKPOINT, SETTINGS, RESULTS, METRICS,
-                 CURVES)  # fmt: skip
+    CONFIG = files.CONFIG
+    WEIGHTS = files.WEIGHTS
+    TOKENIZER = files.TOKENIZER
+    TOKENIZER_SETTINGS = files.TOKENIZER_SETTINGS
+    LABELS = files.LABELS
+    CHECKPOINT = files.CHECKPOINT
+    SETTINGS = files.SETTINGS
+    RESULTS = files.RESULTS
+    METRICS = files.METRICS
+    TENSORBOARD = files.TENSORBOARD
+    CURVES = files.CURVES
+    LOCK = files.LOCK
+    # What a run writes; `--overwrite` removes exactly these (and the folders and plots below).
+    RUN_FILES = (CONFIG, WEIGHTS, TOKENIZER, TOKENIZER_SETTINGS, LABELS, CHECKPOINT, SETTINGS,
+                 RESULTS, METRICS, CURVES)  # fmt: skip
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -102,10 +105,10 @@ class RunFolder:
 
     # --- what turns data into model inputs ---------------------------------------------
     def tokenizer(self) -> Tokenizer:
-        return load_tokenizer(self.file(self.TOKENIZER))
+        return load_tokenizer(self.path)
 
     def save_tokenizer(self, tokenizer: Tokenizer) -> None:
-        tokenizer.save(self.file(self.TOKENIZER))
+        tokenizer.save(self.path)
 
     def labels(self) -> list[str]:
         path = self.file(self.LABELS)

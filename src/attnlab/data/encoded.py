@@ -4,7 +4,6 @@ tokenizer and read from disk without loading it into memory."""
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ def encode_cached(tokenizer: Tokenizer, text: bytes, folder: Path | None = None)
     """`tokenizer.encode(text)` as a read-only memory-mapped array, cached by content. A cache
     file that cannot be read (truncated, overwritten) is encoded again."""
     key = hashlib.sha256(text)
-    key.update(json.dumps(tokenizer.state(), sort_keys=True).encode())
+    key.update(tokenizer.identity().encode())
     path = (folder or cache_dir()) / "encoded" / f"{key.hexdigest()[:32]}.npy"
     if path.exists():
         try:

@@ -6,11 +6,13 @@ Five kinds:
 - `words`: lower-cased words and punctuation runs, the most frequent up to a cap (50,000 by
   default, the vocabulary of the seed's IMDb classifier), plus padding and an unknown id;
 - `bpe`: byte-level byte-pair encoding (Sennrich et al. 2016; GPT-2's byte-level variant),
-  which encodes any text and decodes it back exactly, so bits per byte stay exact;
+  which encodes any bytes, UTF-8 or not, and decodes them back exactly, so bits per byte are
+  always those of the bytes on disk;
 - `wordpiece`: BERT's sub-word units (Wu et al. 2016; Devlin et al. 2019), lower-cased.
 
 `words`, `bpe` and `wordpiece` are built with the HuggingFace `tokenizers` library, trained on
-the given texts only; its own JSON description sits inside the file `save` writes.
+the given texts only, and saved as HuggingFace's own `tokenizer.json` (which its library reads
+as is) beside attnlab's `tokenizer_attnlab.json`, which names the kind.
 
 Padding: every kind pads with id 0 (`pad_id`). For `chars`, `words` and `wordpiece` id 0 is a
 reserved padding token. For `bytes` and `bpe` it is an ordinary token (the NUL byte, the first
@@ -21,7 +23,7 @@ carry a mask, and the classifier ignores masked positions in attention and in po
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,162 +32,24 @@ import numpy as np
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, normalizers, pre_tokenizers, trainers
 
+from .. import files
 from ..errors import UserError
-from ..io import read_json, write_json
+from ..io import read_json_object
+from .tokenizer_base import (
+    CHUNK_CHARS,
+    FORMAT_VERSION,
+    ByteTokenizer,
+    CharTokenizer,
+    Tokenizer,
+    as_bytes,
+    as_ids,
+    as_text,
+)
 
-FORMAT_VERSION = 1
 # Vocabulary sizes, counting reserved ids, when none is given; `chars` keeps every character.
 DEFAULT_VOCAB = {"bytes": 256, "words": 50_000, "bpe": 4_096, "wordpiece": 8_192}
-# Texts longer than this are encoded in pieces, split where every kind's pre-tokenizer splits
-# anyway, so HuggingFace can spread a large corpus over all cores.
-CHUNK_CHARS = 1 << 20
-
-
-def as_text(text: str | bytes) -> str:
-    return text.decode("utf-8", errors="replace") if isinstance(text, bytes) else text
-
-
-def as_ids(ids: Any) -> np.ndarray:
-    """Ids from a list, a NumPy array or a tensor (on any device) as a flat int64 array."""
-    if hasattr(ids, "detach"):
-        ids = ids.detach().cpu().numpy()
-    return np.asarray(ids, dtype=np.int64).reshape(-1)
-
-
-class Tokenizer:
-    """Text <-> integer ids. Subclasses fill `kind`, `vocab_size`, the codec and the state."""
-
-    kind: ClassVar[str]
-    vocab_size: int
-    pad_id: int | None = 0
-
-    def encode(self, text: str | bytes) -> np.ndarray:
-        """The ids of `text` as an int32 array."""
-        raise NotImplementedError
-
-    def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
-        return [self.encode(text) for text in texts]
-
-    def decode(self, ids: Any) -> str:
-        raise NotImplementedError
-
-    def state(self) -> dict[str, Any]:
-        """What `from_state` needs to rebuild this tokenizer, as JSON-ready data."""
-        raise NotImplementedError
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Tokenizer:
-        raise NotImplementedError
-
-    @classmethod
-    def train(cls, texts: Iterable[str], vocab_size: int | None) -> Tokenizer:
-        raise NotImplementedError
-
-    def save(self, path: str | Path) -> None:
-        """Write the tokenizer to `path` as JSON (written atomically)."""
-        data = {"format_version": FORMAT_VERSION, "kind": self.kind, **self.state()}
-        write_json(path, data)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(kind={self.kind!r}, vocab_size={self.vocab_size})"
-
-
-class ByteTokenizer(Tokenizer):
-    """UTF-8 bytes as ids 0..255. Decoding replaces broken sequences (a sample cut mid-character)
-    with U+FFFD instead of failing."""
-
-    kind = "bytes"
-    vocab_size = 256
-
-    def encode(self, text: str | bytes) -> np.ndarray:
-        data = text.encode("utf-8", errors="surrogatepass") if isinstance(text, str) else text
-        return np.frombuffer(data, dtype=np.uint8).astype(np.int32)
-
-    def decode(self, ids: Any) -> str:
-        ids = as_ids(ids)
-        if ids.size and (ids.min() < 0 or ids.max() > 255):
-            raise ValueError("byte ids must lie in 0..255")
-        return ids.astype(np.uint8).tobytes().decode("utf-8", errors="replace")
-
-    def state(self) -> dict[str, Any]:
-        return {}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Tokenizer:
-        return cls()
-
-    @classmethod
-    def train(cls, texts: Iterable[str], vocab_size: int | None) -> Tokenizer:
-        if vocab_size not in (None, 256):
-            raise UserError(f"the bytes tokenizer has exactly 256 ids, not vocab_size={vocab_size}")
-        return cls()
-
-
-def code_points(text: str) -> np.ndarray:
-    """The Unicode code points of `text` as a uint32 array."""
-    return np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
-
-
-class CharTokenizer(Tokenizer):
-    """Characters seen in training (the most frequent `vocab_size - 2` if capped). Id 0 pads,
-    id 1 stands for any other character and decodes as U+FFFD."""
-
-    kind = "chars"
-    unk_id = 1
-    specials = 2
-
-    def __init__(self, chars: str):
-        self.chars = chars
-        self.points = np.sort(code_points(chars))  # searchsorted needs them sorted
-        self.vocab_size = len(chars) + self.specials
-
-    def encode(self, text: str | bytes) -> np.ndarray:
-        text = as_text(text)
-        pieces = []
-        for start in range(0, len(text), CHUNK_CHARS):  # bounds the temporary arrays
-            points = code_points(text[start : start + CHUNK_CHARS])
-            where = np.searchsorted(self.points, points).clip(max=max(len(self.points) - 1, 0))
-            known = self.points[where] == points if len(self.points) else np.zeros_like(points)
-            pieces.append(np.where(known, where + self.specials, self.unk_id).astype(np.int32))
-        return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32)
-
-    def decode(self, ids: Any) -> str:
-        ids = as_ids(ids)
-        ids = ids[ids != self.pad_id]
-        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
-            raise ValueError(f"char ids must lie in 0..{self.vocab_size - 1}")
-        table = np.concatenate([np.array([0, 0xFFFD], dtype=np.uint32), self.points])
-        return table[ids].astype("<u4").tobytes().decode("utf-32-le", errors="replace")
-
-    def state(self) -> dict[str, Any]:
-        return {"chars": self.chars}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Tokenizer:
-        chars = state["chars"]
-        if not isinstance(chars, str) or len(set(chars)) != len(chars):
-            raise ValueError("'chars' must be a string of distinct characters")
-        return cls(chars)
-
-    @classmethod
-    def train(cls, texts: Iterable[str], vocab_size: int | None) -> Tokenizer:
-        if vocab_size is not None and vocab_size < cls.specials + 1:
-            raise UserError(f"chars: vocab_size must be at least 3, got {vocab_size}")
-        counts: dict[int, int] = {}
-        for text in texts:
-            for start in range(0, len(text), CHUNK_CHARS):
-                points, n = np.unique(
-                    code_points(text[start : start + CHUNK_CHARS]), return_counts=True
-                )
-                for point, count in zip(points.tolist(), n.tolist(), strict=True):
-                    counts[point] = counts.get(point, 0) + count
-        if not counts:
-            raise UserError("chars: no text to learn characters from")
-        # Most frequent first, ties by code point, so the result does not depend on text order.
-        ranked = sorted(counts, key=lambda p: (-counts[p], p))
-        if vocab_size is not None:
-            ranked = ranked[: vocab_size - cls.specials]
-        return cls("".join(chr(p) for p in sorted(ranked)))
+# Python's `surrogateescape` turns each byte that is not part of valid UTF-8 into one of these.
+NOT_UTF8 = re.compile("([\udc80-\udcff]+)")
 
 
 def split_points(text: str) -> list[int]:
@@ -233,13 +97,6 @@ class HuggingFaceTokenizer(Tokenizer):
             raise ValueError(f"{self.kind} ids must lie in 0..{self.vocab_size - 1}")
         return self.hf.decode(ids.tolist(), skip_special_tokens=False)
 
-    def state(self) -> dict[str, Any]:
-        return {"huggingface": json.loads(self.hf.to_str())}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Tokenizer:
-        return cls(HFTokenizer.from_str(json.dumps(state["huggingface"])))
-
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int | None) -> Tokenizer:
         vocab_size = vocab_size or DEFAULT_VOCAB[cls.kind]
@@ -257,6 +114,9 @@ class HuggingFaceTokenizer(Tokenizer):
     @staticmethod
     def untrained(vocab_size: int) -> tuple[HFTokenizer, trainers.Trainer]:
         raise NotImplementedError
+
+    def state(self) -> dict[str, Any]:
+        return {}  # HuggingFace's own file holds the rest
 
 
 class WordTokenizer(HuggingFaceTokenizer):
@@ -277,14 +137,63 @@ class WordTokenizer(HuggingFaceTokenizer):
         return hf, trainer
 
 
+def byte_symbols() -> list[str]:
+    """GPT-2's byte-level alphabet (Radford et al. 2019, §2.2): one printable character per
+    byte value. Printable bytes stand for themselves; the others are moved above 255."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1)]
+    printable += range(ord("®"), ord("ÿ") + 1)
+    moved = iter(range(256, 512))
+    return [chr(b) if b in printable else chr(next(moved)) for b in range(256)]
+
+
 class BPETokenizer(HuggingFaceTokenizer):
     """Byte-level BPE: text -> UTF-8 bytes -> merged byte pairs. All 256 bytes are in the
-    vocabulary whether seen or not, there are no special tokens, and nothing is normalised, so
-    `decode(encode(text)) == text` for any text."""
+    vocabulary whether seen or not, there are no special tokens, and nothing is normalised.
+
+    It is exact on any bytes: runs of valid UTF-8 are merged as usual; a byte that is not part
+    of valid UTF-8 becomes its own byte token. So `decode_bytes(encode(data)) == data` for any
+    data, and bits per byte are always those of the bytes given."""
 
     kind = "bpe"
     reserved = 256
     skip_pad = False  # id 0 is a byte, not padding
+
+    def __init__(self, hf: HFTokenizer):
+        super().__init__(hf)
+        symbols = byte_symbols()
+        self.byte_ids = np.array([hf.token_to_id(s) for s in symbols], dtype=np.int32)
+        if (self.byte_ids < 0).any() or None in self.byte_ids.tolist():
+            raise ValueError("a byte-level BPE vocabulary must hold all 256 bytes")
+        value = {symbol: b for b, symbol in enumerate(symbols)}
+        self.token_bytes = [b""] * self.vocab_size
+        for token, i in hf.get_vocab(with_added_tokens=True).items():
+            self.token_bytes[i] = bytes(value[c] for c in token)
+
+    def encode(self, text: str | bytes) -> np.ndarray:
+        pieces = NOT_UTF8.split(as_bytes(text).decode("utf-8", errors="surrogateescape"))
+        merged = iter(super().encode_batch(pieces[0::2]))  # the valid UTF-8 runs
+        ids = []
+        for i, piece in enumerate(pieces):
+            if i % 2:  # bytes that are not UTF-8: one byte token each
+                raw = np.frombuffer(piece.encode("utf-8", errors="surrogateescape"), np.uint8)
+                ids.append(self.byte_ids[raw])
+            else:
+                ids.append(next(merged))
+        return np.concatenate(ids).astype(np.int32)
+
+    def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
+        if any(isinstance(t, bytes) or NOT_UTF8.search(t) for t in texts):
+            return [self.encode(t) for t in texts]
+        return super().encode_batch(texts)
+
+    def decode_bytes(self, ids: Any) -> bytes:
+        ids = as_ids(ids)
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise ValueError(f"bpe ids must lie in 0..{self.vocab_size - 1}")
+        return b"".join(self.token_bytes[i] for i in ids.tolist())
+
+    def decode(self, ids: Any) -> str:
+        return self.decode_bytes(ids).decode("utf-8", errors="replace")
 
     @staticmethod
     def untrained(vocab_size: int) -> tuple[HFTokenizer, trainers.Trainer]:
@@ -337,21 +246,28 @@ def train_tokenizer(kind: str, texts: Iterable[str], vocab_size: int | None = No
     return check_kind(kind).train(texts, vocab_size)
 
 
-def load_tokenizer(path: str | Path) -> Tokenizer:
-    """The tokenizer saved at `path`."""
-    path = Path(path)
-    data = read_json(path, "tokenizer")
-    if not isinstance(data, dict) or data.get("kind") not in KINDS:
-        kind = data.get("kind") if isinstance(data, dict) else None
+def load_tokenizer(folder: str | Path) -> Tokenizer:
+    """The tokenizer saved in `folder` (by `Tokenizer.save`)."""
+    path = Path(folder) / files.TOKENIZER_SETTINGS
+    data = read_json_object(path, "tokenizer settings", ("kind",))
+    if data["kind"] not in KINDS:
         raise UserError(
-            f"{path}: not an attnlab tokenizer (kind {kind!r}, expected one of {', '.join(KINDS)})"
+            f"{path}: not an attnlab tokenizer (kind {data['kind']!r}, expected one of "
+            f"{', '.join(KINDS)})"
         )
     version = data.get("format_version", 0)
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise UserError(
             f"{path}: format version {version} was written by a newer attnlab; upgrade attnlab"
         )
+    cls = KINDS[data["kind"]]
+    if issubclass(cls, HuggingFaceTokenizer):
+        path = Path(folder) / files.TOKENIZER
+        if not path.is_file():
+            raise UserError(f"{path}: missing {data['kind']} tokenizer file")
     try:
-        return KINDS[data["kind"]].from_state(data)
+        if issubclass(cls, HuggingFaceTokenizer):
+            return cls(HFTokenizer.from_file(str(path)))
+        return cls.from_state(data)
     except Exception as error:  # a hand-edited or truncated file fails anywhere inside
         raise UserError(f"{path}: corrupt {data['kind']} tokenizer ({error})") from error

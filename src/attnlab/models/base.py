@@ -38,9 +38,14 @@ class Model(nn.Module):
     def config_dict(self) -> dict[str, Any]:
         return {"model": self.cfg.to_dict()}
 
-    def save(self, folder: str | os.PathLike) -> Path:
-        """Write `config.json` and `model.safetensors` into `folder` (created if needed)."""
-        return save(self, folder)
+    def save(self, folder: str | os.PathLike, tokenizer: Any = None) -> Path:
+        """Write `config.json` and `model.safetensors` into `folder` (created if needed), and
+        the tokenizer's files if one is given: then every command that needs only a model
+        (generate, eval, predict) works on the folder."""
+        folder = save(self, folder)
+        if tokenizer is not None:
+            tokenizer.save(folder)
+        return folder
 
     def example_inputs(self, batch: int, length: int) -> tuple[Tensor, ...]:
         """Random inputs of the shape `forward` takes, for tests and benchmarks."""
