@@ -57,10 +57,10 @@ def run(folder, steps, resume=False, model=None, **train_overrides):
     lm = LanguageModel(model_cfg)
     task = LanguageModelTask(corpus(), ByteTokenizer(), model_cfg, cfg, data, CPU)
     folder = RunFolder(folder)
-    folder.prepare(resume=resume, overwrite=False)
     setup = Setup(folder, cfg, data, model_cfg, CPU, Distributed(), resume, lambda *_: None)
     saved = {"task": "lm", "train": cfg.to_dict(), "data": vars(data)}
-    return lm, fit(setup, task, lm, saved)
+    with folder.claimed(resume=resume, overwrite=False):
+        return lm, fit(setup, task, lm, saved)
 
 
 @pytest.mark.parametrize("model", [{}, {"model": "xl", "options": {"xl": {"memory": 8}}}])
@@ -90,8 +90,9 @@ def test_run_folder_holds_everything_to_load_and_resume(tmp_path):
 def test_an_existing_run_is_never_overwritten_by_accident(tmp_path):
     run(tmp_path, steps=3)
     before = (tmp_path / CHECKPOINT_FILE).read_bytes()
-    with pytest.raises(UserError, match="already holds a run"):
-        RunFolder(tmp_path).prepare(resume=False, overwrite=False)
+    claim = RunFolder(tmp_path).claimed(resume=False, overwrite=False)
+    with pytest.raises(UserError, match="already holds a run"), claim:
+        pass
     assert (tmp_path / CHECKPOINT_FILE).read_bytes() == before
 
 

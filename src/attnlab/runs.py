@@ -18,11 +18,14 @@ previous checkpoint intact. The checkpoint carries its own settings: a resume th
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 from safetensors import safe_open
@@ -32,7 +35,7 @@ from . import files
 from .checkpoint import FORMAT_VERSION, load, read_config
 from .data.tokenizers import Tokenizer, load_tokenizer
 from .errors import UserError
-from .io import read_json, read_json_object, write_json
+from .io import current_umask, read_json, read_json_object, remove_temporaries, write_json
 from .training.metrics_log import MetricsLog
 from .training.state import read_training_state, write_training_state
 
@@ -52,6 +55,8 @@ class RunFolder:
     TENSORBOARD = files.TENSORBOARD
     CURVES = files.CURVES
     LOCK = files.LOCK
+    # Files that make a folder a run folder.
+    MARKERS = (CONFIG, TOKENIZER_SETTINGS, CHECKPOINT, SETTINGS)
     # What a run writes; `--overwrite` removes exactly these (and the folders and plots below).
     RUN_FILES = (CONFIG, WEIGHTS, TOKENIZER, TOKENIZER_SETTINGS, LABELS, CHECKPOINT, SETTINGS,
                  RESULTS, METRICS, CURVES)  # fmt: skip
@@ -65,30 +70,89 @@ class RunFolder:
     def file(self, name: str) -> Path:
         return self.path / name
 
-    def prepare(self, *, resume: bool, overwrite: bool) -> None:
-        """Check that this folder may receive the run; never touch another run by accident."""
-        if resume:
-            if not self.has_checkpoint():
-                raise UserError(f"{self.path}: no {self.CHECKPOINT} to resume from")
-            return
+    @contextmanager
+    def claimed(self, *, resume: bool, overwrite: bool) -> Iterator[RunFolder]:
+        """Take this folder for a run while the block runs, or say why not; nothing saved is
+        lost by accident.
+
+        A new run needs an empty folder, or a run folder that has no checkpoint yet (a start
+        that died early, which starts over) or `overwrite`. A folder holding files but no run is
+        never emptied. The folder is locked for this process (a killed process's lock goes with
+        it), and what interrupted writes left behind is removed."""
         if self.path.exists() and not self.path.is_dir():
             raise UserError(f"{self.path}: is a file, not a folder; choose another --out")
-        if self.path.exists() and any(self.path.iterdir()) and not overwrite:
+        if resume:
+            self.check_resumable()
+        else:
+            self.check_new(overwrite)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UserError(f"{self.path}: cannot write here ({error.strerror})") from error
+        handle = self.lock()
+        try:
+            remove_temporaries(self.path)
+            if not resume:
+                self.remove_run_files()
+            yield self
+        finally:
+            handle.close()  # unlocks
+
+    def check_resumable(self) -> None:
+        if not self.has_checkpoint():
+            raise UserError(
+                f"{self.path}: no {self.CHECKPOINT} to resume from; a run that stopped before "
+                "its first checkpoint starts again with the same command, without --resume"
+            )
+
+    def check_new(self, overwrite: bool) -> None:
+        if not self.path.is_dir():
+            return
+        entries = [p for p in self.path.iterdir() if p.name != self.LOCK]
+        if not entries:
+            return
+        if not any(self.file(name).exists() for name in self.MARKERS):
+            raise UserError(
+                f"{self.path}: holds files but no attnlab run ({entries[0].name}, ...); "
+                "choose another --out"
+            )
+        if self.has_checkpoint() and not overwrite:
             raise UserError(
                 f"{self.path}: the folder already holds a run; resume it with --resume, "
                 "choose another --out, or replace it with --overwrite"
             )
+
+    def lock(self) -> TextIO:
+        """An exclusive lock on the folder, held while the returned file is open."""
+        path = self.file(self.LOCK)
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            probe = self.file(".write-test")
-            probe.write_text("")
-            probe.unlink()
+            handle = open(path, "a+")  # noqa: SIM115 (kept open: closing would unlock)
+            os.chmod(path, 0o666 & ~current_umask())
         except OSError as error:
             raise UserError(f"{self.path}: cannot write here ({error.strerror})") from error
-        if overwrite:
-            for name in self.RUN_FILES:
-                self.file(name).unlink(missing_ok=True)
-            shutil.rmtree(self.file(self.TENSORBOARD), ignore_errors=True)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            handle.close()
+            raise UserError(
+                f"{self.path}: in use by another attnlab process (pid {owner}); wait for it to "
+                "finish or choose another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        return handle
+
+    def remove_run_files(self) -> None:
+        """Delete every file a run writes here (never anything else)."""
+        for name in self.RUN_FILES:
+            self.file(name).unlink(missing_ok=True)
+        for plot in self.path.glob("confusion-*.png"):
+            plot.unlink()
+        shutil.rmtree(self.file(self.TENSORBOARD), ignore_errors=True)
 
     # --- the shareable model -------------------------------------------------------------
     def model_config(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import signal
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,11 +58,6 @@ class Settings:
     data: Any
     model: ModelConfig
 
-    def saved(self, task: str) -> dict[str, Any]:
-        """What a checkpoint stores beside the model's own config."""
-        return {"task": task, "train": self.train.to_dict(),
-                "data": dataclasses.asdict(self.data)}  # fmt: skip
-
 
 def flags_of(config: type, args: argparse.Namespace) -> dict[str, Any]:
     """A config's settings given as flags, its variants' options under "options"."""
@@ -106,7 +102,7 @@ def resolve(task: type[Task], run: RunOptions, args: argparse.Namespace) -> Sett
         if run.preset:
             raise UserError("--preset starts a new run; leave it out with --resume")
         folder = RunFolder(run.resume)
-        folder.prepare(resume=True, overwrite=False)
+        folder.check_resumable()
         if model_flags:
             names = ", ".join(f"--{k.replace('_', '-')}" for k in model_flags)
             raise UserError(f"{folder}: the model of a run being resumed cannot change ({names})")
@@ -154,8 +150,6 @@ def run_training(task_cls: type[Task], args: argparse.Namespace) -> int:
     dist = Distributed.from_environment()
     say = print if dist.main else (lambda *text, **kw: None)
     folder, tcfg = settings.folder, settings.train
-    if dist.main and not run_options.resume:
-        folder.prepare(resume=False, overwrite=run_options.overwrite)
     device = pick_device(tcfg.device)
     if device.type == "cuda" and dist.world > 1:
         device = torch.device("cuda", dist.local_rank)
@@ -163,15 +157,25 @@ def run_training(task_cls: type[Task], args: argparse.Namespace) -> int:
     torch.manual_seed(tcfg.seed)
     setup = Setup(folder, tcfg, settings.data, settings.model, device, dist,
                   bool(run_options.resume), say)  # fmt: skip
+    claim = folder.claimed(resume=setup.resuming, overwrite=run_options.overwrite)
+    with claim if dist.main else nullcontext():
+        return train_in(setup, task_cls)
+
+
+def train_in(setup: Setup, task_cls: type[Task]) -> int:
+    """Set up the task and model, train, and show what the task shows at the end."""
+    folder, tcfg, dist, say = setup.folder, setup.train, setup.dist, setup.say
     task, model = task_cls.setup(setup)
-    if run_options.resume:
+    if setup.resuming:
         say(f"resumed {folder} at step {folder.checkpoint_metadata()['step']}")
     say(describe(model))
     budget = f"{tcfg.steps} steps" if tcfg.steps else f"{tcfg.minutes:g} minutes"
     processes = f"{dist.world} processes × " if dist.world > 1 else ""
-    say(f"training on {device} for {budget}, batch {processes}{tcfg.batch_size}; "
+    say(f"training on {setup.device} for {budget}, batch {processes}{tcfg.batch_size}; "
         f"run folder {folder}")  # fmt: skip
-    finished = fit(setup, task, model, settings.saved(task_cls.name))
+    saved = {"task": task_cls.name, "train": tcfg.to_dict(),
+             "data": dataclasses.asdict(setup.data)}  # fmt: skip
+    finished = fit(setup, task, model, saved)
     if finished.stop is not None:
         say(f"stopped by {finished.stop} at step {finished.step}; saved. Continue with: "
             f"attnlab train {task_cls.name} --resume {folder}")  # fmt: skip
