@@ -250,6 +250,17 @@ class ModelConfig:
         """The typed options of a chosen variant (a class or an instance of one)."""
         return options_for(self, variant)
 
+    def estimated_parameters(self) -> int:
+        """About how many parameters the model has (the matrices; biases and norms left out),
+        without building it: embedding, positions, head, and per block the attention
+        projections and the feed-forward maps."""
+        w = self.width
+        blocks = self.depth if getattr(STACKS[self.model], "uses_depth", True) else 1
+        inner = 0 if ATTENTION[self.attention].parameter_free else self.heads * self.head_dim
+        per_block = 4 * w * inner + 2 * self.ff_mult * w * w
+        embeddings = self.vocab_size * w * (1 if self.tie_weights else 2) + self.context * w
+        return embeddings + blocks * per_block
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

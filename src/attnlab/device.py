@@ -4,6 +4,7 @@ bf16 many times slower than fp32)."""
 
 from __future__ import annotations
 
+import os
 from contextlib import AbstractContextManager, nullcontext
 
 import torch
@@ -45,6 +46,16 @@ def pick_device(name: str | None = None) -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise UserError(f"--device {name}: MPS is not available on this machine")
     return device
+
+
+def memory_bytes(device: torch.device) -> int:
+    """The memory a model on `device` can use: the GPU's, or the machine's RAM."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device.index or 0).total_memory
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return 1 << 60  # unknown: assume it fits
 
 
 def resolve_precision(device: torch.device, precision: str) -> str:

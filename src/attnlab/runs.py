@@ -174,11 +174,16 @@ class RunFolder:
     def save_tokenizer(self, tokenizer: Tokenizer) -> None:
         tokenizer.save(self.path)
 
-    def labels(self) -> list[str]:
+    def labels(self, count: int | None = None) -> list[str]:
+        """A classifier's class names; for a model saved without them, `count` numbers."""
         path = self.file(self.LABELS)
+        if count is not None and not path.exists():
+            return [str(i) for i in range(count)]
         labels = read_json(path, "class names")
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise UserError(f"{path}: expected a JSON list of class names")
+        if count is not None and len(labels) != count:
+            raise UserError(f"{path}: {len(labels)} class names for a classifier of {count}")
         return labels
 
     def save_labels(self, classes: list[str]) -> None:
@@ -191,6 +196,11 @@ class RunFolder:
     def settings(self) -> dict[str, Any]:
         """The training settings of the latest checkpoint (`train.json`)."""
         return read_json_object(self.file(self.SETTINGS), "training settings", ("task",))
+
+    def settings_or_none(self) -> dict[str, Any]:
+        """The training settings, or none for a model saved on its own (`model.save`): then
+        every setting takes its default."""
+        return self.settings() if self.file(self.SETTINGS).exists() else {}
 
     def checkpoint_metadata(self) -> dict[str, Any]:
         """Step, time, settings and model config stored in the checkpoint itself."""

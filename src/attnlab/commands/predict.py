@@ -36,7 +36,7 @@ def predict(args: argparse.Namespace) -> int:
     folder = RunFolder(cfg.run)
     device = pick_device(cfg.device)
     model = folder.load_model(device, expect=Classifier)
-    tokenizer, classes = folder.tokenizer(), folder.labels()
+    tokenizer, classes = folder.tokenizer(), folder.labels(model.num_classes)
     texts = [cfg.text] if cfg.text is not None else read_texts(Path(cfg.file), cfg.text_column)
     results = []
     with torch.no_grad():

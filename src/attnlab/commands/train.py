@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from ..config import ModelConfig, TrainConfig, from_settings, option
-from ..device import pick_device
+from ..device import memory_bytes, pick_device
 from ..errors import UserError
 from ..registry import ATTENTION, STACKS, TASKS
 from ..runs import RunFolder
@@ -93,9 +93,20 @@ def merge_budget(settings: dict[str, Any], flags: dict[str, Any]) -> dict[str, A
     return merged
 
 
+def refuse_ignored_flags(model_flags: dict[str, Any]) -> None:
+    """A flag the chosen variant would ignore is an error, not a silent no-op."""
+    stack = STACKS.lookup(model_flags.get("model", ModelConfig.model))
+    if "depth" in model_flags and not getattr(stack, "uses_depth", True):
+        raise UserError(
+            f"--depth: --model {stack.name} has one shared block; its depth is "
+            f"--{stack.name}.max-steps"
+        )
+
+
 def resolve(task: type[Task], run: RunOptions, args: argparse.Namespace) -> Settings:
     model_flags = flags_of(ModelConfig, args)
     train_flags, data_flags = flags_of(TrainConfig, args), given(args, task.Data)
+    refuse_ignored_flags(model_flags)
     if run.resume:
         if run.out and Path(run.out) != Path(run.resume):
             raise UserError(f"--resume {run.resume} continues that folder; leave out --out")
@@ -131,6 +142,21 @@ def resolve(task: type[Task], run: RunOptions, args: argparse.Namespace) -> Sett
     )
 
 
+def check_fits(model: ModelConfig, train: TrainConfig, device: torch.device) -> None:
+    """Refuse, before building anything, a model that cannot be trained in this memory: about
+    16 bytes per parameter (weights, gradients, two AdamW moments) and, for the activations
+    kept for the backward pass, about 64 bytes per number of width per token per block."""
+    params = model.estimated_parameters()
+    activations = 64 * train.batch_size * model.context * model.width * model.depth
+    need, have = 16 * params + activations, memory_bytes(device)
+    if need > have:
+        raise UserError(
+            f"the model would have about {params:.3g} parameters and need about "
+            f"{need / 2**30:,.0f} GiB to train; {device} has {have / 2**30:,.0f} GiB: choose a "
+            "smaller --width, --depth, --context or --batch-size"
+        )
+
+
 def describe(model: torch.nn.Module) -> str:
     """One line saying what was built."""
     cfg = model.cfg
@@ -154,6 +180,7 @@ def run_training(task_cls: type[Task], args: argparse.Namespace) -> int:
     if device.type == "cuda" and dist.world > 1:
         device = torch.device("cuda", dist.local_rank)
         torch.cuda.set_device(device)
+    check_fits(settings.model, tcfg, device)
     torch.manual_seed(tcfg.seed)
     setup = Setup(folder, tcfg, settings.data, settings.model, device, dist,
                   bool(run_options.resume), say)  # fmt: skip

@@ -71,7 +71,7 @@ class Transformer(nn.Module):
 
     @classmethod
     def describe(cls, cfg: ModelConfig) -> str:
-        return f"{cfg.depth} blocks"
+        return f"{cfg.depth} block{'s' if cfg.depth != 1 else ''}"
 
     def new_state(self, capacity: int) -> LayerStates | None:
         return layer_states([block.new_state(capacity) for block in self.blocks])

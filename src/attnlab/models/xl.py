@@ -130,7 +130,7 @@ class TransformerXL(Transformer):
 
     @classmethod
     def describe(cls, cfg: ModelConfig) -> str:
-        return f"{cfg.depth} blocks, memory {cfg.options['xl']['memory']}"
+        return f"{super().describe(cfg)}, memory {cfg.options['xl']['memory']}"
 
     def new_state(self, capacity: int = 0, memory: int | None = None) -> SegmentMemory:
         """An empty memory per layer (of `memory` positions, default the configured size);

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..config import TrainConfig, option
+from ..config import TrainConfig, from_settings, option
 from ..data.batching import ClassificationBatches
 from ..data.imdb import load_imdb
 from ..data.listops import LRA_MAX_LENGTH, load_listops, max_length_option, size_option
-from ..data.tables import DEFAULT_VALID_FRACTION, ClassificationData, load_tables
+from ..data.tables import DEFAULT_VALID_FRACTION, ClassificationData, load_tables, read_table
 from ..data.tokenizers import KINDS, Tokenizer, train_tokenizer
 from ..errors import UserError
 from ..metrics import classification_report, plot_confusion, render_confusion
@@ -213,27 +214,28 @@ class ClassificationTask(Task):
     def evaluate_folder(
         cls, folder: RunFolder, model: nn.Module, cfg: EvalConfig, options: Any
     ) -> dict[str, Any]:
-        settings = folder.settings()
-        data = LabeledData(**settings.get("data", {}))
-        train = TrainConfig(**settings.get("train", {}))
+        settings = folder.settings_or_none()
+        data = from_settings(LabeledData, settings.get("data", {}), str(folder))
+        train = from_settings(TrainConfig, settings.get("train", {"steps": 1}), str(folder))
         if cfg.split == "all":
             raise UserError("--split all scores a language model's whole text; a classifier "
                             "is scored on --split valid or test")  # fmt: skip
+        classes = folder.labels(model.num_classes)
         if cfg.data and cfg.data not in BUILT_IN:
             # A held-out file is scored whole, against the run's own classes.
-            data = replace(data, valid=cfg.data, test=cfg.data)
-        elif cfg.data:
-            data = replace(data, data=cfg.data)
-        loaded = load_classification_data(data, train.seed)
-        loaded.classes = folder.labels()
-        if cfg.split == "test" and loaded.test is None:
-            raise UserError(f"{data.data}: no test split (give --test FILE when training, or "
-                            "--data FILE here)")  # fmt: skip
-        source = loaded.split(cfg.split).source
-        device = next(model.parameters()).device
+            part = read_table(cfg.data, data.text_column or None, data.label_column or None)
+            plot_name = f"confusion-{Path(cfg.data).stem}.png"
+        else:
+            loaded = load_classification_data(replace(data, data=cfg.data or data.data), train.seed)
+            if cfg.split == "test" and loaded.test is None:
+                raise UserError(f"{data.data}: no test split (give --test FILE when training, "
+                                "or --data FILE here)")  # fmt: skip
+            part, plot_name = loaded.split(cfg.split), f"confusion-{cfg.split}.png"
+        scored = ClassificationData(part, part, None, classes)  # labels checked against classes
+        source, device = part.source, next(model.parameters()).device
         train = replace(train, batch_size=cfg.batch_size)
-        task = cls(loaded, folder.tokenizer(), model.cfg.context, train, data, device)
-        report = task.report(model, cfg.split)
+        task = cls(scored, folder.tokenizer(), model.cfg.context, train, data, device)
+        report = task.report(model, "valid")  # `scored` holds the split as its valid part
         confusion = np.array(report["confusion"])
         print(
             f"{source} [{cfg.split}]: accuracy {report['accuracy']:.4f}, macro-F1 "
@@ -244,10 +246,9 @@ class ClassificationTask(Task):
                 f"  {name:>12}  precision {row['precision']:.3f}  recall {row['recall']:.3f}  "
                 f"F1 {row['f1']:.3f}  support {row['support']}"
             )
-        print(render_confusion(confusion, loaded.classes))
+        print(render_confusion(confusion, classes))
         try:
-            path = plot_confusion(confusion, loaded.classes,
-                                  folder.file(f"confusion-{cfg.split}.png"))  # fmt: skip
+            path = plot_confusion(confusion, classes, folder.file(plot_name))
             print(f"confusion matrix: {path}")
         except OSError as error:
             print(f"confusion matrix not drawn: {folder} is not writable ({error.strerror})")

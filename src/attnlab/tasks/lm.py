@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from ..checkpoint import unwrap
-from ..config import ModelConfig, TrainConfig, option
+from ..config import ModelConfig, TrainConfig, from_settings, option
 from ..data.encoded import encode_cached
 from ..data.text import TextSplits, load_text
 from ..data.tokenizers import DEFAULT_VOCAB, Tokenizer, train_tokenizer
@@ -33,7 +33,10 @@ class TextData:
     """Where the text comes from, how it becomes tokens and how it is split."""
 
     data: str = option("stdlib", "a text file, a folder of text files, 'stdlib' or 'enwik8'")
-    glob: str = option("**/*", "which files of a --data folder to read")
+    glob: str = option(
+        "**/*", "which files of a --data folder to read",
+        check=lambda pattern: None if pattern.strip() else "give a pattern, e.g. '**/*.py'",
+    )  # fmt: skip
     tokenizer: str = option(
         "bytes", "bytes, or byte-level BPE trained on the training split", choices=("bytes", "bpe")
     )
@@ -251,7 +254,7 @@ class LanguageModelTask(Task):
     def evaluate_folder(
         cls, folder: RunFolder, model: nn.Module, cfg: EvalConfig, options: TextEval
     ) -> dict[str, Any]:
-        data = TextData(**folder.settings().get("data", {}))
+        data = from_settings(TextData, folder.settings_or_none().get("data", {}), str(folder))
         source = cfg.data or data.data
         splits = read_splits(data, source)
         text = encode_splits(splits, folder.tokenizer(), names=(cfg.split,))
