@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from .data.windows import gather_windows
 from .models.stack import reads_segments
+from .progress import progress
 
 
 def strided_windows(n: int, context: int) -> Iterator[tuple[int, int, int]]:
@@ -51,7 +52,8 @@ def windowed_nll_bits(
     windows have the same length (a text shorter than one window has a single window)."""
     windows = list(strided_windows(len(tokens), model.cfg.context))
     total, count = 0.0, 0
-    for i in range(0, len(windows), batch_size):
+    starts = range(0, len(windows), batch_size)
+    for i in progress(starts, len(starts), f"scoring {len(tokens):,} tokens"):
         starts, lengths, firsts = (
             torch.tensor(column) for column in zip(*windows[i : i + batch_size], strict=True)
         )
@@ -80,7 +82,8 @@ def streamed_nll_bits(
     if memory is not None:
         state.size = memory  # a longer memory than in training (Dai et al. 2019, §4)
     total, count = 0.0, 0
-    for offset in range(0, length, segment):
+    offsets = range(0, length, segment)
+    for offset in progress(offsets, len(offsets), f"scoring {len(tokens):,} tokens"):
         size = min(segment, length - offset)
         batch = gather_windows(tokens, starts + offset, size + 1).to(device)
         bits = token_nll_bits(model, batch, state)

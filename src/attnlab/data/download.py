@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import urllib.request
 from pathlib import Path
 
@@ -12,6 +11,9 @@ from platformdirs import user_cache_dir
 
 from ..errors import UserError
 from ..io import atomic_write
+from ..progress import progress
+
+CHUNK = 1 << 20
 
 
 def cache_dir() -> Path:
@@ -46,7 +48,11 @@ def fetch(url: str, sha256: str, name: str, folder: Path | None = None) -> Path:
     def download(partial: Path) -> None:
         try:
             with open(partial, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-                shutil.copyfileobj(response, out, length=1 << 20)
+                size = int(response.headers.get("Content-Length") or 0) or None
+                chunks = iter(lambda: response.read(CHUNK), b"")
+                total = -(-size // CHUNK) if size else None
+                for chunk in progress(chunks, total, f"downloading {name}", unit="MiB"):
+                    out.write(chunk)
         except OSError as error:
             raise UserError(f"could not download {url}: {error}") from error
         got = sha256_of(partial)

@@ -5,7 +5,9 @@ the seed's classifier.
 The archive is downloaded once from Stanford, checked against its SHA-256 and unpacked into the
 cache. Only the labelled reviews (`aclImdb/{train,test}/{pos,neg}/*.txt`) are unpacked, through
 tarfile's "data" filter, which refuses links, devices and any path leading outside the target
-folder. Reviews keep their text as published (including the `<br />` line breaks).
+folder (on Pythons without extraction filters, the same rule checked by hand: only regular
+files with those names). Reviews keep their text as published (including the `<br />` line
+breaks).
 """
 
 from __future__ import annotations
@@ -51,7 +53,13 @@ def extract(archive: Path, target: Path) -> Path:
     try:
         with tarfile.open(archive, "r:gz") as tar:
             members = [m for m in tar if wanted(m.name)]
-            tar.extractall(scratch, members=members, filter="data")
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(scratch, members=members, filter="data")
+            else:  # Python before 3.10.12 / 3.11.4: the "data" filter's rule for our names
+                for member in members:
+                    if not member.isfile():
+                        raise tarfile.TarError(f"{member.name} is not a regular file")
+                tar.extractall(scratch, members=members)  # noqa: S202 (checked above)
         if not (scratch / "aclImdb").is_dir():
             raise UserError(f"{archive}: no aclImdb/train or aclImdb/test reviews inside")
         os.replace(scratch / "aclImdb", folder)

@@ -35,6 +35,7 @@ from tokenizers import decoders, models, normalizers, pre_tokenizers, trainers
 from .. import files
 from ..errors import UserError
 from ..io import read_json_object
+from ..progress import progress
 from .tokenizer_base import (
     CHUNK_CHARS,
     FORMAT_VERSION,
@@ -48,6 +49,9 @@ from .tokenizer_base import (
 
 # Vocabulary sizes, counting reserved ids, when none is given; `chars` keeps every character.
 DEFAULT_VOCAB = {"bytes": 256, "words": 50_000, "bpe": 4_096, "wordpiece": 8_192}
+# Encoding or training on more text than this shows a progress bar; encoding goes in groups.
+SHOW_PROGRESS_CHARS = 4 << 20
+ENCODE_GROUP = 64
 # Python's `surrogateescape` turns each byte that is not part of valid UTF-8 into one of these.
 NOT_UTF8 = re.compile("([\udc80-\udcff]+)")
 
@@ -86,8 +90,16 @@ class HuggingFaceTokenizer(Tokenizer):
         return np.concatenate(pieces)
 
     def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
-        encodings = self.hf.encode_batch_fast([as_text(t) for t in texts], add_special_tokens=False)
-        return [np.array(e.ids, dtype=np.int32) for e in encodings]
+        """Many texts at once, spread over the cores; a bar for a large corpus."""
+        texts = [as_text(t) for t in texts]
+        groups = [texts[i : i + ENCODE_GROUP] for i in range(0, len(texts), ENCODE_GROUP)]
+        if sum(map(len, texts)) < SHOW_PROGRESS_CHARS:
+            groups = [texts]
+        ids = []
+        for group in progress(groups, len(groups), f"encoding with {self.kind}", unit="group"):
+            encodings = self.hf.encode_batch_fast(group, add_special_tokens=False)
+            ids += [np.array(e.ids, dtype=np.int32) for e in encodings]
+        return ids
 
     def decode(self, ids: Any) -> str:
         ids = as_ids(ids)
@@ -106,6 +118,8 @@ class HuggingFaceTokenizer(Tokenizer):
                 f"{cls.kind} tokenizer holds before training), got {vocab_size}"
             )
         hf, trainer = cls.untrained(vocab_size)
+        texts = list(texts)
+        trainer.show_progress = sum(map(len, texts)) >= SHOW_PROGRESS_CHARS  # its own bar
         hf.train_from_iterator(texts, trainer)
         if hf.get_vocab_size() <= cls.reserved:
             raise UserError(f"{cls.kind}: too little text to learn a vocabulary from")

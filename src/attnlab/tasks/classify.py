@@ -20,6 +20,7 @@ from ..errors import UserError
 from ..metrics import classification_report, plot_confusion, render_confusion
 from ..models import Classifier
 from ..models.classifier import POOLINGS
+from ..progress import progress
 from ..registry import TASKS
 from ..runs import RunFolder
 from .base import EvalConfig, Setup, Task
@@ -187,7 +188,8 @@ class ClassificationTask(Task):
         model.eval()
         batches = self.splits[split]
         predicted = np.zeros(len(batches), dtype=np.int64)
-        for batch in batches.eval_batches():
+        count = -(-len(batches) // batches.batch_size)
+        for batch in progress(batches.eval_batches(), count, f"classifying {len(batches):,} texts"):
             batch = batch.to(self.device)
             predicted[batch.index.cpu().numpy()] = model(batch.tokens, batch.mask).argmax(-1).cpu()
         model.train(was_training)
