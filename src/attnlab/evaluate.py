@@ -46,14 +46,19 @@ def token_nll_bits(model: nn.Module, batch: Tensor, state=None) -> Tensor:
 
 @torch.no_grad()
 def windowed_nll_bits(
-    model: nn.Module, tokens: np.ndarray, batch_size: int = 32, device: torch.device | str = "cpu"
+    model: nn.Module,
+    tokens: np.ndarray,
+    batch_size: int = 32,
+    device: torch.device | str = "cpu",
+    show_progress: bool = True,
 ) -> tuple[float, int]:
     """(total bits, predictions scored) of `model` over `tokens`, in strided windows. All
     windows have the same length (a text shorter than one window has a single window)."""
     windows = list(strided_windows(len(tokens), model.cfg.context))
     total, count = 0.0, 0
     starts = range(0, len(windows), batch_size)
-    for i in progress(starts, len(starts), f"scoring {len(tokens):,} tokens"):
+    shown = len(starts) if show_progress else 0
+    for i in progress(starts, shown, f"scoring {len(tokens):,} tokens"):
         starts, lengths, firsts = (
             torch.tensor(column) for column in zip(*windows[i : i + batch_size], strict=True)
         )
@@ -72,6 +77,7 @@ def streamed_nll_bits(
     streams: int = 1,
     device: torch.device | str = "cpu",
     memory: int | None = None,
+    show_progress: bool = True,
 ) -> tuple[float, int]:
     """(total bits, predictions scored) of a recurrent model reading `tokens` as `streams`
     contiguous streams, `context` tokens at a time, its state carried between segments."""
@@ -83,7 +89,8 @@ def streamed_nll_bits(
         state.size = memory  # a longer memory than in training (Dai et al. 2019, §4)
     total, count = 0.0, 0
     offsets = range(0, length, segment)
-    for offset in progress(offsets, len(offsets), f"scoring {len(tokens):,} tokens"):
+    shown = len(offsets) if show_progress else 0
+    for offset in progress(offsets, shown, f"scoring {len(tokens):,} tokens"):
         size = min(segment, length - offset)
         batch = gather_windows(tokens, starts + offset, size + 1).to(device)
         bits = token_nll_bits(model, batch, state)

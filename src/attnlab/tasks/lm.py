@@ -235,6 +235,7 @@ class LanguageModelTask(Task):
             self.text.bytes_per_token(split),
             batch_size=self.cfg.batch_size,
             device=self.device,
+            show_progress=not quick,
         )
         return {f"{split}_bpb": result["bits_per_byte"], f"{split}_bytes": result["bytes"]}
 
