@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from .commands.base import Command, add_flags, add_variant_flags
 from .errors import UserError
 from .registry import COMMANDS
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its complaints as one line (the usage is one `--help` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("attnlab").strip()
+        self.exit(2, f"attnlab: error: {command + ': ' if command else ''}{message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="attnlab", description="Build, train, compare and look inside transformers."
     )
     groups: dict[tuple[str, ...], argparse._SubParsersAction] = {

@@ -141,7 +141,7 @@ def check_value(f: dataclasses.Field, name: str, value: Any) -> Any:
     return value
 
 
-def from_settings(cls: type, settings: dict[str, Any], where: str) -> Any:
+def from_settings(cls: type, settings: dict[str, Any], where: str, prefix: str = "") -> Any:
     """A config dataclass from a dict (flags, a preset, a saved file); a name it does not
     know is a ConfigError naming `where`."""
     if not isinstance(settings, dict):
@@ -150,7 +150,9 @@ def from_settings(cls: type, settings: dict[str, Any], where: str) -> Any:
     unknown = sorted(set(settings) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}")
-    return cls(**settings)
+    config = cls(**settings)
+    check_fields(config, prefix)  # a dataclass that does not check itself is checked here
+    return config
 
 
 def device_option() -> Any:
@@ -315,8 +317,8 @@ def resolve_options(cfg: Any) -> dict[str, dict[str, Any]]:
     resolved = {}
     for name, variant in chosen.items():
         if option_names(variant):
-            values = from_settings(options_of(variant), nested.get(name, {}), f"{name} options")
-            check_fields(values, prefix=f"{name}.")
+            options, where = nested.get(name, {}), f"{name} options"
+            values = from_settings(options_of(variant), options, where, prefix=f"{name}.")
             resolved[name] = dataclasses.asdict(values)
     return resolved
 

@@ -85,6 +85,7 @@ class RunFolder:
             self.check_resumable()
         else:
             self.check_new(overwrite)
+        created = not self.path.exists()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -95,6 +96,10 @@ class RunFolder:
             if not resume:
                 self.remove_run_files()
             yield self
+        except BaseException:
+            if created and not self.has_checkpoint():  # a start that failed leaves nothing
+                shutil.rmtree(self.path, ignore_errors=True)
+            raise
         finally:
             handle.close()  # unlocks
 

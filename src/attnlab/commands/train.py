@@ -21,7 +21,7 @@ import torch
 from ..config import ModelConfig, TrainConfig, from_settings, option
 from ..device import memory_bytes, pick_device
 from ..errors import UserError
-from ..registry import ATTENTION, STACKS, TASKS
+from ..registry import ATTENTION, MODELS, STACKS, TASKS
 from ..runs import RunFolder
 from ..tasks.base import Setup, Task
 from ..training.callbacks import (
@@ -180,6 +180,8 @@ def run_training(task_cls: type[Task], args: argparse.Namespace) -> int:
     if device.type == "cuda" and dist.world > 1:
         device = torch.device("cuda", dist.local_rank)
         torch.cuda.set_device(device)
+    for kind in task_cls.model_kinds[:1]:  # the kind this task trains
+        MODELS[kind].check(settings.model)
     check_fits(settings.model, tcfg, device)
     torch.manual_seed(tcfg.seed)
     setup = Setup(folder, tcfg, settings.data, settings.model, device, dist,

@@ -28,8 +28,13 @@ class Model(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        check_supports(cfg, self.needs, f"a {self.title}")
+        self.check(cfg)
         self.cfg = cfg
+
+    @classmethod
+    def check(cls, cfg: ModelConfig) -> None:
+        """Refuse a configuration this kind of model cannot be built from."""
+        check_supports(cfg, cls.needs, f"a {cls.title}")
 
     @property
     def kind(self) -> str:

@@ -216,9 +216,9 @@ class ClassificationTask(Task):
     def evaluate_folder(
         cls, folder: RunFolder, model: nn.Module, cfg: EvalConfig, options: Any
     ) -> dict[str, Any]:
-        settings = folder.settings_or_none()
-        data = from_settings(LabeledData, settings.get("data", {}), str(folder))
-        train = from_settings(TrainConfig, settings.get("train", {"steps": 1}), str(folder))
+        settings, where = folder.settings_or_none(), str(folder.file(folder.SETTINGS))
+        data = from_settings(LabeledData, settings.get("data", {}), where)
+        train = from_settings(TrainConfig, settings.get("train", {"steps": 1}), where)
         if cfg.split == "all":
             raise UserError("--split all scores a language model's whole text; a classifier "
                             "is scored on --split valid or test")  # fmt: skip

@@ -255,7 +255,8 @@ class LanguageModelTask(Task):
     def evaluate_folder(
         cls, folder: RunFolder, model: nn.Module, cfg: EvalConfig, options: TextEval
     ) -> dict[str, Any]:
-        data = from_settings(TextData, folder.settings_or_none().get("data", {}), str(folder))
+        where = str(folder.file(folder.SETTINGS))
+        data = from_settings(TextData, folder.settings_or_none().get("data", {}), where)
         source = cfg.data or data.data
         splits = read_splits(data, source)
         text = encode_splits(splits, folder.tokenizer(), names=(cfg.split,))
