@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from safetensors.torch import load_file, save_file
 
 from attnlab.cli import main
 
@@ -60,6 +61,11 @@ def truncate(name: str):
         (copy / name).write_bytes(data[: len(data) // 2])
 
     return prepare
+
+
+def strip_metadata(copy: Path) -> None:
+    path = copy / "checkpoint.safetensors"
+    save_file(load_file(path), path)
 
 
 LM = ["train", "lm", "--data", "{text}", "--steps", "1", "--out", "{root}/new"]
@@ -114,6 +120,11 @@ CASES = [
         ["train", "lm", "--resume", "{copy}", "--steps", "3"],
         "unreadable",
         truncate("checkpoint.safetensors"),
+    ),  # fmt: skip
+    (
+        ["train", "lm", "--resume", "{copy}", "--steps", "3"],
+        "checkpoint without its metadata",
+        strip_metadata,
     ),  # fmt: skip
     (["train", "classify", "--steps", "1", "--out", "{root}/new"], "give --data"),
     (

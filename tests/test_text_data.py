@@ -106,3 +106,11 @@ def test_encodings_are_cached_as_memory_maps():
     second = encode_cached(tokenizer, b"hello world")
     assert isinstance(second, np.memmap) and bytes(second) == b"hello world"
     assert np.array_equal(first, second)
+
+
+def test_a_damaged_cache_file_is_encoded_again(tmp_path):
+    tokenizer = train_tokenizer("bytes", [])
+    encode_cached(tokenizer, b"hello again", tmp_path)
+    (cached,) = (tmp_path / "encoded").glob("*.npy")
+    cached.write_bytes(b"\x93NUMPY garbage")
+    assert bytes(encode_cached(tokenizer, b"hello again", tmp_path)) == b"hello again"

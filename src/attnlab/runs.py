@@ -214,9 +214,13 @@ class RunFolder:
             raise UserError(f"{path}: missing training checkpoint")
         try:
             with safe_open(str(path), "pt") as f:
-                return json.loads(f.metadata()["meta"])
+                metadata = f.metadata() or {}
         except Exception as error:  # a truncated or foreign file fails anywhere inside
             raise UserError(f"{path}: unreadable training checkpoint ({error})") from error
+        try:
+            return json.loads(metadata["meta"])
+        except (KeyError, json.JSONDecodeError) as error:
+            raise UserError(f"{path}: a training checkpoint without its metadata") from error
 
     def save_checkpoint(
         self,
