@@ -10,6 +10,7 @@ the one place that knows its files.
     train.json                       the training settings of that checkpoint, to read
     results.json                     the final scores of the held-out splits
     metrics.jsonl, tensorboard/, curves.png, *.png
+    attention.html                   `attnlab look`'s page, unless it was told another place
 
 Every file is written atomically (`io.atomic_write`), so an interrupted save leaves the
 previous checkpoint intact. The checkpoint carries its own settings: a resume that fails
@@ -49,6 +50,7 @@ class RunFolder:
     METRICS = "metrics.jsonl"
     TENSORBOARD = "tensorboard"
     CURVES = "curves.png"
+    PAGE = "attention.html"
     # What a run writes; `--overwrite` removes exactly these.
     RUN_FILES = (CONFIG, WEIGHTS, TOKENIZER, LABELS, CHECKPOINT, SETTINGS, RESULTS, METRICS,
                  CURVES)  # fmt: skip
