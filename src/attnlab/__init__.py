@@ -2,7 +2,7 @@
 
 from .checkpoint import load
 from .config import ModelConfig
-from .models import Classifier, LanguageModel
+from .models import Classifier, LanguageModel, MaskedLM
 
-__all__ = ["Classifier", "LanguageModel", "ModelConfig", "load"]
+__all__ = ["Classifier", "LanguageModel", "MaskedLM", "ModelConfig", "load"]
 __version__ = "0.1.0"
