@@ -39,7 +39,7 @@ def randomise(model: torch.nn.Module) -> torch.nn.Module:
 def gpt2_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("gpt2")
     tokenizer = train_tokenizer("bpe", CORPUS, 300)
-    cfg = transformers.GPT2Config(vocab_size=300, n_positions=48, n_embd=32, n_layer=2,
+    cfg = transformers.GPT2Config(vocab_size=tokenizer.vocab_size, n_positions=48, n_embd=32, n_layer=2,
                                   n_head=4, bos_token_id=0, eos_token_id=0)  # fmt: skip
     gpt2 = randomise(transformers.GPT2LMHeadModel(cfg))
     gpt2.save_pretrained(str(folder))
@@ -78,7 +78,7 @@ def test_gpt2_gives_the_same_logits_and_the_same_greedy_text(gpt2_folder, tmp_pa
     convert("--from-hf", folder, "--out", tmp_path / "run")
     lm = attnlab.load(tmp_path / "run")
     assert isinstance(lm, attnlab.LanguageModel) and lm.cfg.activation == "gelu_tanh"
-    tokens = torch.randint(0, 300, (2, 48))
+    tokens = torch.randint(0, lm.cfg.vocab_size, (2, 48))
     with torch.no_grad():
         assert (lm(tokens) - gpt2(tokens).logits).abs().max() < 1e-4
         prompt = tokens[:1, :6]

@@ -24,7 +24,7 @@ from tokenizers import decoders, models, normalizers, pre_tokenizers
 from torch import Tensor, nn
 
 from ..checkpoint import read_tensors, weight_tensors
-from ..config import ModelConfig
+from ..config import ConfigError, ModelConfig
 from ..data.tokenizers import (
     BPETokenizer,
     ByteTokenizer,
@@ -82,6 +82,13 @@ class Family:
     prefix: ClassVar[str]  # the base model's prefix in the HF names ("transformer.")
     layout: ClassVar[tuple[tuple[str, Any], ...]]  # the settings its layout fixes
     ignorable: ClassVar[tuple[str, ...]] = ()  # HF names (endings) with no part in the model
+    # attnlab setting -> (HF config key, HF's default)
+    names: ClassVar[dict[str, tuple[str, Any]]]
+    inner: ClassVar[str]  # the HF key of the feed-forward's hidden width
+    activation: ClassVar[tuple[str, str]]  # the HF key of the activation, and its default
+    dropouts: ClassVar[tuple[str, ...]]  # HF keys that take attnlab's one dropout rate
+    requires: ClassVar[tuple[tuple[str, Any, Any, str], ...]]  # (key, needed, default, what)
+    fixed: ClassVar[dict[str, Any]]  # HF config entries `to_hf` always writes
 
     @classmethod
     def prefixed(cls, name: str) -> bool:
@@ -109,13 +116,40 @@ class Family:
                             f"{cls.title} (it has: {', '.join(ACTIVATIONS)})")  # fmt: skip
 
     @classmethod
-    def model_config(cls, hf: dict[str, Any], where: str) -> tuple[ModelConfig, dict[str, Any]]:
-        """The attnlab shape of an HF config, and the model's other keyword arguments."""
-        raise NotImplementedError
+    def model_config(cls, hf: dict[str, Any], where: str) -> ModelConfig:
+        """The attnlab shape of an HF config (`names`, `requires` and `layout` say how)."""
+        for key, needed, default, what in cls.requires:
+            if hf.get(key, default) != needed:
+                raise UserError(f"{where}: {key}={hf[key]!r} ({what}) has no attnlab equivalent")
+        activation_key, activation = cls.activation
+        activation = hf.get(activation_key, activation)
+        if activation not in HF_ACTIVATIONS:
+            raise UserError(f"{where}: {activation_key} {activation!r} has no attnlab "
+                            f"equivalent (it reads: {', '.join(HF_ACTIVATIONS)})")  # fmt: skip
+        settings = {ours: hf.get(key, default) for ours, (key, default) in cls.names.items()}
+        inner_key, width = cls.inner, settings["width"]
+        inner = hf.get(inner_key) or 4 * width
+        if inner % width:
+            raise UserError(f"{where}: {inner_key} {inner} is no multiple of the width {width}")
+        try:
+            return ModelConfig(
+                **settings, **dict(cls.layout), position="learned",
+                activation=HF_ACTIVATIONS[activation], ff_mult=inner // width,
+            )  # fmt: skip
+        except ConfigError as error:
+            raise UserError(f"{where}: {error}") from error
 
     @classmethod
     def hf_config(cls, model: nn.Module) -> dict[str, Any]:
-        raise NotImplementedError
+        """The HF config of `model`: the family's fixed entries, then its shape."""
+        cfg = model.cfg
+        return {
+            **cls.fixed,
+            **{key: getattr(cfg, ours) for ours, (key, _) in cls.names.items()},
+            cls.inner: cfg.ff_mult * cfg.width,
+            cls.activation[0]: ACTIVATIONS[cfg.activation],
+            **{key: cfg.dropout for key in cls.dropouts},
+        }
 
     @classmethod
     def pairs(cls, model: nn.Module, tensors: dict[str, Tensor]) -> list[Pair]:
@@ -189,10 +223,10 @@ def from_hf(folder: str | os.PathLike) -> tuple[nn.Module, Tokenizer, list[str]]
         raise UserError(f"--from-hf {folder}: no such folder")
     hf = read_json_object(folder / CONFIG, "HF model config", ("model_type",))
     family = family_of(hf, folder / CONFIG)
-    cfg, extra = family.model_config(hf, str(folder / CONFIG))
+    cfg = family.model_config(hf, str(folder / CONFIG))
     theirs = {strip_prefix(name, family): t for name, t in read_hf_weights(folder).items()}
     tokenizer = read_hf_tokenizer(folder, hf)
-    model = MODELS[family.kind](cfg, **extra, **family.tokenizer_arguments(tokenizer))
+    model = MODELS[family.kind](cfg, **family.tokenizer_arguments(tokenizer))
     family.prepare(theirs)
     ours, used = {}, set()
     for pair in family.pairs(model, theirs):

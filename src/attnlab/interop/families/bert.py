@@ -14,10 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...config import ConfigError, ModelConfig
 from ...data.tokenizers import HuggingFaceTokenizer, Tokenizer
-from ...errors import UserError
-from ..hf import ACTIVATIONS, FAMILIES, HF_ACTIVATIONS, Family, Pair, linear
+from ..hf import FAMILIES, Family, Pair, linear
 
 SEGMENTS = "embeddings.token_type_embeddings.weight"
 POSITIONS = "embedding.positions.embedding.weight"
@@ -30,6 +28,22 @@ class BERT(Family):
     prefix = "bert."
     layout = (("norm", "post"), ("embedding_norm", True))
     ignorable = ("embeddings.position_ids", "cls.predictions.decoder.bias", SEGMENTS)
+    names = {
+        "vocab_size": ("vocab_size", 30522), "context": ("max_position_embeddings", 512),
+        "depth": ("num_hidden_layers", 12), "width": ("hidden_size", 768),
+        "heads": ("num_attention_heads", 12), "norm_eps": ("layer_norm_eps", 1e-12),
+        "dropout": ("hidden_dropout_prob", 0.1), "tie_weights": ("tie_word_embeddings", True),
+    }  # fmt: skip
+    inner = "intermediate_size"
+    activation = ("hidden_act", "gelu")
+    dropouts = ("hidden_dropout_prob", "attention_probs_dropout_prob")
+    requires = (
+        ("position_embedding_type", "absolute", "absolute", "relative position scores"),
+        ("is_decoder", False, False, "a decoder"),
+    )
+    fixed = {"architectures": ["BertForMaskedLM"], "model_type": "bert", "type_vocab_size": 2,
+             "initializer_range": 0.02, "pad_token_id": 0,
+             "position_embedding_type": "absolute"}  # fmt: skip
 
     @classmethod
     def prefixed(cls, name: str) -> bool:
@@ -40,61 +54,6 @@ class BERT(Family):
         if isinstance(tokenizer, HuggingFaceTokenizer):
             return {"cls_id": tokenizer.hf.token_to_id("[CLS]")}
         return {}
-
-    @classmethod
-    def model_config(cls, hf: dict[str, Any], where: str) -> tuple[ModelConfig, dict[str, Any]]:
-        width = hf.get("hidden_size", 768)
-        inner = hf.get("intermediate_size", 4 * width)
-        if hf.get("position_embedding_type", "absolute") != "absolute":
-            raise UserError(
-                f"{where}: position_embedding_type "
-                f"{hf['position_embedding_type']!r} has no attnlab equivalent"
-            )
-        if hf.get("is_decoder", False):
-            raise UserError(f"{where}: a BERT decoder (is_decoder) has no attnlab equivalent")
-        activation = hf.get("hidden_act", "gelu")
-        if activation not in HF_ACTIVATIONS:
-            raise UserError(f"{where}: hidden_act {activation!r} has no attnlab equivalent "
-                            f"(it reads: {', '.join(HF_ACTIVATIONS)})")  # fmt: skip
-        if inner % width:
-            raise UserError(f"{where}: intermediate_size {inner} is no multiple of {width}")
-        try:
-            cfg = ModelConfig(
-                vocab_size=hf.get("vocab_size", 30522),
-                context=hf.get("max_position_embeddings", 512),
-                depth=hf.get("num_hidden_layers", 12), width=width,
-                heads=hf.get("num_attention_heads", 12), position="learned", norm="post",
-                embedding_norm=True, activation=HF_ACTIVATIONS[activation],
-                norm_eps=hf.get("layer_norm_eps", 1e-12), ff_mult=inner // width,
-                dropout=hf.get("hidden_dropout_prob", 0.1),
-                tie_weights=hf.get("tie_word_embeddings", True),
-            )  # fmt: skip
-        except ConfigError as error:
-            raise UserError(f"{where}: {error}") from error
-        return cfg, {}
-
-    @classmethod
-    def hf_config(cls, model: nn.Module) -> dict[str, Any]:
-        cfg = model.cfg
-        return {
-            "architectures": ["BertForMaskedLM"],
-            "model_type": "bert",
-            "vocab_size": cfg.vocab_size,
-            "hidden_size": cfg.width,
-            "num_hidden_layers": cfg.depth,
-            "num_attention_heads": cfg.heads,
-            "intermediate_size": cfg.ff_mult * cfg.width,
-            "hidden_act": ACTIVATIONS[cfg.activation],
-            "hidden_dropout_prob": cfg.dropout,
-            "attention_probs_dropout_prob": cfg.dropout,
-            "max_position_embeddings": cfg.context,
-            "type_vocab_size": 2,
-            "initializer_range": 0.02,
-            "layer_norm_eps": cfg.norm_eps,
-            "pad_token_id": 0,
-            "position_embedding_type": "absolute",
-            "tie_word_embeddings": cfg.tie_weights,
-        }
 
     @classmethod
     def pairs(cls, model: nn.Module, tensors: dict[str, Tensor]) -> list[Pair]:

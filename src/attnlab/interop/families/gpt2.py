@@ -8,13 +8,9 @@ into heads, as `to_qkv`'s are.
 
 from __future__ import annotations
 
-from typing import Any
-
 from torch import Tensor, nn
 
-from ...config import ConfigError, ModelConfig
-from ...errors import UserError
-from ..hf import ACTIVATIONS, FAMILIES, HF_ACTIVATIONS, Family, Pair, linear
+from ..hf import FAMILIES, Family, Pair, linear
 
 
 @FAMILIES.register("gpt2")
@@ -25,62 +21,26 @@ class GPT2(Family):
     layout = (("norm", "pre"), ("embedding_norm", False))
     # buffers older transformers saved beside the weights: the causal mask, not weights
     ignorable = (".attn.bias", ".attn.masked_bias")
+    names = {
+        "vocab_size": ("vocab_size", 50257), "context": ("n_positions", 1024),
+        "depth": ("n_layer", 12), "width": ("n_embd", 768), "heads": ("n_head", 12),
+        "norm_eps": ("layer_norm_epsilon", 1e-5), "dropout": ("resid_pdrop", 0.1),
+        "tie_weights": ("tie_word_embeddings", True),
+    }  # fmt: skip
+    inner = "n_inner"
+    activation = ("activation_function", "gelu_new")
+    dropouts = ("resid_pdrop", "embd_pdrop", "attn_pdrop")
+    requires = (
+        ("scale_attn_by_inverse_layer_idx", False, False, "scores scaled by 1/layer"),
+        ("scale_attn_weights", True, True, "unscaled scores"),
+        ("add_cross_attention", False, False, "cross-attention"),
+    )
+    fixed = {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
+             "initializer_range": 0.02, "scale_attn_weights": True}  # fmt: skip
 
     @classmethod
     def prefixed(cls, name: str) -> bool:
         return name != "lm_head.weight"
-
-    @classmethod
-    def model_config(cls, hf: dict[str, Any], where: str) -> tuple[ModelConfig, dict[str, Any]]:
-        width = hf.get("n_embd", 768)
-        inner = hf.get("n_inner") or 4 * width
-        refused = {
-            "scale_attn_by_inverse_layer_idx": (True, "scores scaled by 1/layer"),
-            "scale_attn_weights": (False, "unscaled scores"),
-            "add_cross_attention": (True, "cross-attention"),
-        }
-        for key, (value, what) in refused.items():
-            if hf.get(key, not value) == value:
-                raise UserError(f"{where}: {key}={value} ({what}) has no attnlab equivalent")
-        activation = hf.get("activation_function", "gelu_new")
-        if activation not in HF_ACTIVATIONS:
-            raise UserError(f"{where}: activation_function {activation!r} has no attnlab "
-                            f"equivalent (it reads: {', '.join(HF_ACTIVATIONS)})")  # fmt: skip
-        if inner % width:
-            raise UserError(f"{where}: n_inner {inner} is no multiple of n_embd {width}")
-        try:
-            cfg = ModelConfig(
-                vocab_size=hf.get("vocab_size", 50257), context=hf.get("n_positions", 1024),
-                depth=hf.get("n_layer", 12), width=width, heads=hf.get("n_head", 12),
-                position="learned", norm="pre", activation=HF_ACTIVATIONS[activation],
-                norm_eps=hf.get("layer_norm_epsilon", 1e-5), ff_mult=inner // width,
-                dropout=hf.get("resid_pdrop", 0.1), tie_weights=hf.get("tie_word_embeddings", True),
-            )  # fmt: skip
-        except ConfigError as error:
-            raise UserError(f"{where}: {error}") from error
-        return cfg, {}
-
-    @classmethod
-    def hf_config(cls, model: nn.Module) -> dict[str, Any]:
-        cfg = model.cfg
-        return {
-            "architectures": ["GPT2LMHeadModel"],
-            "model_type": "gpt2",
-            "vocab_size": cfg.vocab_size,
-            "n_positions": cfg.context,
-            "n_embd": cfg.width,
-            "n_layer": cfg.depth,
-            "n_head": cfg.heads,
-            "n_inner": cfg.ff_mult * cfg.width,
-            "activation_function": ACTIVATIONS[cfg.activation],
-            "resid_pdrop": cfg.dropout,
-            "embd_pdrop": cfg.dropout,
-            "attn_pdrop": cfg.dropout,
-            "layer_norm_epsilon": cfg.norm_eps,
-            "initializer_range": 0.02,
-            "scale_attn_weights": True,
-            "tie_word_embeddings": cfg.tie_weights,
-        }
 
     @classmethod
     def pairs(cls, model: nn.Module, tensors: dict[str, Tensor]) -> list[Pair]:
