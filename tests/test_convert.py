@@ -39,8 +39,8 @@ def randomise(model: torch.nn.Module) -> torch.nn.Module:
 def gpt2_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("gpt2")
     tokenizer = train_tokenizer("bpe", CORPUS, 300)
-    cfg = transformers.GPT2Config(vocab_size=tokenizer.vocab_size, n_positions=48, n_embd=32, n_layer=2,
-                                  n_head=4, bos_token_id=0, eos_token_id=0)  # fmt: skip
+    cfg = transformers.GPT2Config(vocab_size=tokenizer.vocab_size, n_positions=48, n_embd=32,
+                                  n_layer=2, n_head=4, bos_token_id=0, eos_token_id=0)  # fmt: skip
     gpt2 = randomise(transformers.GPT2LMHeadModel(cfg))
     gpt2.save_pretrained(str(folder))
     save_tokenizer(tokenizer.hf, folder)
@@ -140,6 +140,9 @@ def test_bert_gives_the_same_logits_with_padding(bert_folder, tmp_path):
         ours = mlm(tokens, mask)
     assert (ours[0] - theirs[0]).abs().max() < 1e-4
     assert (ours[1, :11] - theirs[1, :11]).abs().max() < 1e-4
+    assert main(["look", str(tmp_path / "run"), "--text", "The cats sat."]) == 0
+    page = (tmp_path / "run" / "attention.html").read_text()
+    assert '"text":"##s"' in page and '"names":["layer 1","layer 2"]' in page
 
 
 def test_bytes_run_becomes_an_hf_tokenizer_with_a_token_per_byte(tmp_path):

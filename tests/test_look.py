@@ -14,6 +14,7 @@ from attnlab.cli import main
 from attnlab.data.tokenizers import ByteTokenizer, train_tokenizer
 from attnlab.look.page import decode, encode, page_data, render
 from attnlab.look.tokens import token_labels
+from tests import look_runs
 from tests.look_runs import TEXT, make_run, tiny_config
 from tests.reference import allowed_positions
 
@@ -211,3 +212,13 @@ def test_look_refuses_bad_input_in_one_line(tmp_path, capsys):
         assert main(args) == 2
         err = capsys.readouterr().err
         assert err.startswith("attnlab: error:") and err.count("\n") == 1
+
+
+def test_without_a_browser_ci_fails_and_elsewhere_skips(monkeypatch):
+    monkeypatch.setattr(look_runs, "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception):
+        look_runs.require_chromium()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        look_runs.require_chromium()

@@ -25,7 +25,7 @@ PLACEHOLDER = "{{DATA}}"
 
 def encode(x: Tensor) -> dict[str, Any]:
     """A tensor of weights as one byte per entry (see the module's docstring), flattened."""
-    x = x.detach().double().cpu()
+    x = x.detach().float().cpu()
     if x.numel() and x.min() >= 0 and x.max() <= 1 + 1e-6:
         codes = (255 * x.clamp(0, 1).sqrt()).round()
         encoded: dict[str, Any] = {"kind": "unit"}
