@@ -143,6 +143,7 @@ def test_bert_gives_the_same_logits_with_padding(bert_folder, tmp_path):
     assert main(["look", str(tmp_path / "run"), "--text", "The cats sat."]) == 0
     page = (tmp_path / "run" / "attention.html").read_text()
     assert '"text":"##s"' in page and '"names":["layer 1","layer 2"]' in page
+    assert '"tokens":[{"text":"[CLS]"' in page and '{"text":"[SEP]","hint":"id 3"}]' in page
 
 
 def test_bytes_run_becomes_an_hf_tokenizer_with_a_token_per_byte(tmp_path):

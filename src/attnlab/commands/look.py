@@ -47,6 +47,16 @@ def most_tokens(model: torch.nn.Module) -> int:
     return cfg.context
 
 
+def frame(model: torch.nn.Module, tokenizer) -> tuple[list[int], list[int]]:
+    """The tokens a masked language model's texts start and end with, as in its training:
+    its `[CLS]` token and, where the vocabulary has one, `[SEP]` (BERT)."""
+    cls_id = getattr(model, "cls_id", None)
+    if cls_id is None:
+        return [], []
+    sep = getattr(tokenizer, "hf", None) and tokenizer.hf.token_to_id("[SEP]")
+    return [cls_id], [] if sep is None else [sep]
+
+
 def look(args: argparse.Namespace) -> int:
     cfg = build(LookConfig, args)
     folder = RunFolder(cfg.run)
@@ -59,11 +69,13 @@ def look(args: argparse.Namespace) -> int:
     ids = tokenizer.encode(cfg.text).tolist()
     if not ids:
         raise UserError(f"--text {cfg.text!r}: the tokenizer makes no tokens of it")
-    limit = most_tokens(model)
+    start, end = frame(model, tokenizer)
+    limit = most_tokens(model) - len(start) - len(end)
     notes = []
     if len(ids) > limit:
         notes.append(f"The text is cut to its first {limit} of {len(ids)} tokens.")
         ids = ids[:limit]
+    ids = start + ids + end
     maps = attention_maps(model, torch.tensor(ids, device=device))
     labels = token_labels(tokenizer, ids)
     prediction = None

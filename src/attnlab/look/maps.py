@@ -81,7 +81,7 @@ class AttentionMaps:
         if self.memory:
             return None
         averaged = self.head_average().double()
-        eye = torch.eye(averaged.shape[-1], dtype=torch.float64)
+        eye = torch.eye(averaged.shape[-1], dtype=torch.float64, device=averaged.device)
         rolled, current = [], None
         for a in averaged:  # (b, t, t)
             mixed = 0.5 * a + 0.5 * eye
