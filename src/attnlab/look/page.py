@@ -91,7 +91,7 @@ def page_data(
         exact = torch.stack([e[0] for e in maps.exact])
         data["maps"]["exact"] = encode(exact)
         data["maps"]["difference"] = encode(torch.stack(first) - exact)
-    if maps.seen is not None:
+    if maps.seen is not None and not maps.seen[0].all():  # only where some key is out of sight
         seen = maps.seen[0, 0].expand(t, s).to(torch.uint8).cpu().numpy().tobytes()
         data["seen"] = base64.b64encode(seen).decode("ascii")
     if maps.ponder is not None:
