@@ -33,9 +33,11 @@ def pyplot():
 
 
 def show(ax, m: Tensor, rows: list[str] | None = None, cols: list[str] | None = None, **kw):
-    """One heatmap, shaded by √weight as on the page (small weights stay visible)."""
+    """One heatmap, shaded by √weight on one scale from 0 to 1 as on the page (small weights
+    stay visible, and maps compare across panels); a signed one gives its own range."""
     if "vmin" not in kw:
         m = m.clamp(min=0).sqrt()
+        kw.update(vmin=0.0, vmax=1.0)
     ax.imshow(m.numpy(), cmap=kw.pop("cmap", CMAP), interpolation="nearest", **kw)
     for labels, ticks, names in ((rows, ax.set_yticks, ax.set_yticklabels),
                                  (cols, ax.set_xticks, ax.set_xticklabels)):  # fmt: skip
