@@ -183,8 +183,9 @@ def linear(ours: str, *theirs: str, transposed: bool = False) -> list[Pair]:
             Pair(f"{ours}.bias", tuple(f"{t}.bias" for t in theirs))]  # fmt: skip
 
 
-def read_hf_weights(folder: Path) -> dict[str, Tensor]:
-    """Every tensor of the folder's safetensors (one file or shards); pickles are refused."""
+def read_hf_weights(folder: Path, architecture: str = "AutoModel") -> dict[str, Tensor]:
+    """Every tensor of the folder's safetensors (one file or shards); pickles are refused, with
+    the command that rewrites them as safetensors (`architecture`: the HF class to load with)."""
     if (folder / WEIGHTS).is_file():
         return read_tensors(folder / WEIGHTS, "HF model weights")
     if (folder / INDEX).is_file():
@@ -200,8 +201,8 @@ def read_hf_weights(folder: Path) -> dict[str, Tensor]:
         raise UserError(
             f"{folder / pickled[0]}: attnlab reads weights from safetensors only (a pickled "
             "file can run code when loaded). If you trust it, convert it once with "
-            'transformers: python -c "from transformers import AutoModel as M; '
-            f"M.from_pretrained('{folder}').save_pretrained('{folder}')\""
+            f'transformers: python -c "import transformers as t; t.{architecture}.'
+            f"from_pretrained('{folder}').save_pretrained('{folder}')\""
         )
     raise UserError(f"{folder}: no {WEIGHTS} (nor {INDEX}) to read the weights from")
 
@@ -224,7 +225,9 @@ def from_hf(folder: str | os.PathLike) -> tuple[nn.Module, Tokenizer, list[str]]
     hf = read_json_object(folder / CONFIG, "HF model config", ("model_type",))
     family = family_of(hf, folder / CONFIG)
     cfg = family.model_config(hf, str(folder / CONFIG))
-    theirs = {strip_prefix(name, family): t for name, t in read_hf_weights(folder).items()}
+    architecture = str((hf.get("architectures") or ["AutoModel"])[0])
+    tensors = read_hf_weights(folder, architecture if architecture.isidentifier() else "AutoModel")
+    theirs = {strip_prefix(name, family): t for name, t in tensors.items()}
     tokenizer = read_hf_tokenizer(folder, hf)
     model = MODELS[family.kind](cfg, **family.tokenizer_arguments(tokenizer))
     family.prepare(theirs)
