@@ -5,13 +5,14 @@ long headless Chromium takes to open it (navigation start to the end of the page
 
     python -m benchmarks.look_page [--out benchmarks/results] [--opens 5] [--readme RUN]
 
-Writes look_page.json and look_page.png (the top of the page) into --out; with --readme, also
-look_readme.png: the page of a trained run with one head opened, for the README.
+Writes look_page.json into --out; with --readme RUN, also look_readme.png: the page of a trained
+run with one head opened and a token hovered, for the README.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import statistics
 import tempfile
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from attnlab.data.tokenizers import train_tokenizer
 from benchmarks.common import attnlab
@@ -48,7 +50,7 @@ def text_of(tokens: int, folder: Path, corpus: str) -> str:
     return text
 
 
-def open_page(page: Path, opens: int, screenshot: Path) -> dict:
+def open_page(page: Path, opens: int) -> dict:
     from playwright.sync_api import sync_playwright
 
     loads, ready = [], []
@@ -66,9 +68,6 @@ def open_page(page: Path, opens: int, screenshot: Path) -> dict:
             if n:
                 loads.append(seconds)
                 ready.append(tab.evaluate("window.attnlabReady") / 1000)
-            if n == opens:
-                tab.screenshot(path=str(screenshot), full_page=True,
-                               clip={"x": 0, "y": 0, "width": 1280, "height": 1200})  # fmt: skip
             tab.close()
         browser.close()
     medians = {"open_median": statistics.median(loads), "ready_median": statistics.median(ready)}
@@ -88,10 +87,12 @@ def readme_screenshot(run: Path, path: Path) -> None:
             tab = browser.new_page(viewport={"width": 1100, "height": 760})
             tab.goto(page.as_uri())
             tab.click("canvas.thumb.head[data-layer='3'][data-head='0']")
-            tab.hover("#left .token >> nth=25")
             tab.evaluate("document.getElementById('views').scrollIntoView()")
-            tab.screenshot(path=str(path))
+            tab.hover("#left .token >> nth=12")
+            shot = Image.open(io.BytesIO(tab.screenshot()))
             browser.close()
+    # A palette of 128 colours keeps the README's image small.
+    shot.convert("RGB").quantize(128).save(path, optimize=True)
 
 
 README_TEXT = "def add(self, item):\n        self.items.append(item)"
@@ -122,7 +123,7 @@ def main() -> None:
             "look_seconds": look_seconds,
             "page_bytes": page.stat().st_size,
             "threads": torch.get_num_threads(),
-            **open_page(page, args.opens, args.out / "look_page.png"),
+            **open_page(page, args.opens),
         }
     if args.readme:
         readme_screenshot(args.readme, args.out / "look_readme.png")
