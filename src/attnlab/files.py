@@ -13,4 +13,5 @@ RESULTS = "results.json"
 METRICS = "metrics.jsonl"
 TENSORBOARD = "tensorboard"
 CURVES = "curves.png"
+PAGE = "attention.html"  # what `attnlab look` writes by default
 LOCK = ".lock"

@@ -10,6 +10,7 @@ the one place that knows its files.
     train.json                       the training settings of that checkpoint, to read
     results.json                     the final scores of the held-out splits
     metrics.jsonl, tensorboard/, curves.png, *.png
+    attention.html                   `attnlab look`'s page, unless it was told another place
 
 Every file is written atomically (`io.atomic_write`), so an interrupted save leaves the
 previous checkpoint intact. The checkpoint carries its own settings: a resume that fails
@@ -55,11 +56,12 @@ class RunFolder:
     TENSORBOARD = files.TENSORBOARD
     CURVES = files.CURVES
     LOCK = files.LOCK
+    PAGE = files.PAGE
     # Files that make a folder a run folder.
     MARKERS = (CONFIG, TOKENIZER_SETTINGS, CHECKPOINT, SETTINGS)
     # What a run writes; `--overwrite` removes exactly these (and the folders and plots below).
     RUN_FILES = (CONFIG, WEIGHTS, TOKENIZER, TOKENIZER_SETTINGS, LABELS, CHECKPOINT, SETTINGS,
-                 RESULTS, METRICS, CURVES)  # fmt: skip
+                 RESULTS, METRICS, CURVES, PAGE)  # fmt: skip
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -75,8 +77,8 @@ class RunFolder:
         """Take this folder for a run while the block runs, or say why not; nothing saved is
         lost by accident.
 
-        A new run needs an empty folder, or a run folder that has no checkpoint yet (a start
-        that died early, which starts over) or `overwrite`. A folder holding files but no run is
+        A new run needs an empty folder, or a run folder that holds no model yet (a start that
+        died before its first checkpoint, which starts over) or `overwrite`. A folder holding files but no run is
         never emptied. The folder is locked for this process (a killed process's lock goes with
         it), and what interrupted writes left behind is removed."""
         if self.path.exists() and not self.path.is_dir():
@@ -121,7 +123,8 @@ class RunFolder:
                 f"{self.path}: holds files but no attnlab run ({entries[0].name}, ...); "
                 "choose another --out"
             )
-        if self.has_checkpoint() and not overwrite:
+        holds_model = self.has_checkpoint() or self.file(self.CONFIG).exists()
+        if holds_model and not overwrite:
             raise UserError(
                 f"{self.path}: the folder already holds a run; resume it with --resume, "
                 "choose another --out, or replace it with --overwrite"

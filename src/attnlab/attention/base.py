@@ -71,6 +71,9 @@ class Core(nn.Module):
     provides: ClassVar[frozenset[str]] = frozenset()
     # True for a core that attends over the input itself: one head, no projections (basic).
     parameter_free: ClassVar[bool] = False
+    # True for a core whose weights approximate softmax(QKᵀ/√d) (Nyström): a look at them
+    # shows the exact softmax beside them.
+    approximates_softmax: ClassVar[bool] = False
     name: ClassVar[str]
 
     def __init__(self, cfg: ModelConfig):

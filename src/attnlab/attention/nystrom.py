@@ -87,6 +87,7 @@ class NystromAttention(Core):
     """Landmark approximation of softmax attention, cost linear in n (Xiong et al. 2021)."""
 
     provides = frozenset({"qk"})  # bidirectional only, no cache, no score bias
+    approximates_softmax = True
 
     @dataclass
     class Options:

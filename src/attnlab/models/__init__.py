@@ -4,5 +4,6 @@ built on (registered in `STACKS`)."""
 from .base import Model
 from .classifier import Classifier
 from .lm import LanguageModel
+from .mlm import MaskedLM
 
-__all__ = ["Classifier", "LanguageModel", "Model"]
+__all__ = ["Classifier", "LanguageModel", "MaskedLM", "Model"]

@@ -55,3 +55,11 @@ class Model(nn.Module):
     def example_inputs(self, batch: int, length: int) -> tuple[Tensor, ...]:
         """Random inputs of the shape `forward` takes, for tests and benchmarks."""
         return (torch.randint(0, self.cfg.vocab_size, (batch, length)),)
+
+
+def padded_tokens(vocab_size: int, batch: int, length: int) -> tuple[Tensor, Tensor]:
+    """Random tokens (batch, length) and a mask (batch, length) marking each row's real ones:
+    example inputs of a model that reads padded batches."""
+    tokens = torch.randint(0, vocab_size, (batch, length))
+    lengths = torch.randint(1, length + 1, (batch,))
+    return tokens, torch.arange(length)[None, :] < lengths[:, None]

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..block import norm
+from ..checkpoint import load
 from ..config import ConfigError, ModelConfig
 from ..registry import MODELS
-from .base import Model
+from .base import Model, padded_tokens
 from .stack import InputEmbedding, build_stack, init_weights
 
 POOLINGS = ("mean", "max", "cls")
+ENCODER_PARTS = ("embedding.", "stack.", "norm.")  # what a classifier shares with an encoder
 
 
 @MODELS.register("classifier")
@@ -40,6 +45,49 @@ class Classifier(Model):
         self.head = nn.Linear(cfg.width, num_classes)
         init_weights(self, cfg.depth)
 
+    @classmethod
+    def from_pretrained(
+        cls,
+        source: str | os.PathLike | nn.Module,
+        num_classes: int,
+        pooling: str = "cls",
+        dropout: float | None = None,
+    ) -> Classifier:
+        """A classifier whose encoder starts as a pretrained masked language model's (a
+        `MaskedLM` or its saved folder), weight for weight; only the head is new (Devlin et
+        al. 2019, §3.2, fine-tuning). `dropout` replaces the encoder's rate, if given.
+
+        With CLS pooling the learned vector in front of the text starts as the embedding of
+        the encoder's `[CLS]` token, so the first forward pass computes exactly what the
+        pretrained encoder computes for `[CLS]` + text, and the context shrinks by that one
+        position. Mean and max pooling read the same positions as the encoder.
+        """
+        encoder = load(source) if isinstance(source, (str, os.PathLike)) else source
+        if getattr(encoder, "kind", None) != "mlm":
+            title = getattr(encoder, "title", type(encoder).__name__)
+            raise ConfigError(f"a classifier starts from a masked language model, not a {title}")
+        cfg = encoder.cfg
+        if dropout is not None:
+            cfg = dataclasses.replace(cfg, dropout=dropout)
+        if pooling == "cls":
+            if encoder.cls_id is None:
+                raise ConfigError(
+                    "CLS pooling needs the encoder's [CLS] token, which this masked language "
+                    "model does not name; pool by mean or max"
+                )
+            if cfg.context < 2:
+                raise ConfigError("CLS pooling needs a context of at least 2")
+            cfg = dataclasses.replace(cfg, context=cfg.context - 1)
+        model = cls(cfg, num_classes, pooling)
+        encoder_weights = encoder.state_dict()
+        with torch.no_grad():
+            for name, tensor in model.state_dict().items():
+                if name.startswith(ENCODER_PARTS):
+                    tensor.copy_(encoder_weights[name])
+            if model.cls is not None:
+                model.cls.copy_(encoder.embedding.tokens.weight[encoder.cls_id])
+        return model.to(next(encoder.parameters()).device)
+
     def config_dict(self) -> dict:
         return {
             "model": self.cfg.to_dict(),
@@ -48,9 +96,7 @@ class Classifier(Model):
         }
 
     def example_inputs(self, batch: int, length: int) -> tuple[Tensor, ...]:
-        tokens = torch.randint(0, self.cfg.vocab_size, (batch, length))
-        lengths = torch.randint(1, length + 1, (batch,))
-        return tokens, torch.arange(length)[None, :] < lengths[:, None]
+        return padded_tokens(self.cfg.vocab_size, batch, length)
 
     def forward(self, tokens: Tensor, mask: Tensor | None = None) -> Tensor:
         b, t = tokens.shape
