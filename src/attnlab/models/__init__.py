@@ -4,5 +4,6 @@ built on (registered in `STACKS`)."""
 from .base import Model
 from .classifier import Classifier
 from .lm import LanguageModel
+from .seq2seq import Seq2Seq
 
-__all__ = ["Classifier", "LanguageModel", "Model"]
+__all__ = ["Classifier", "LanguageModel", "Model", "Seq2Seq"]
