@@ -17,11 +17,7 @@ from attnlab.data.pairs import generate_task, read_pairs
 from attnlab.errors import UserError
 from attnlab.models import Seq2Seq
 from attnlab.training.optim import make_schedule
-
-
-def write(path, text):
-    path.write_text(text, encoding="utf-8")
-    return path
+from tests.test_tables import write
 
 
 def test_a_tsv_without_header_keeps_quotes_and_groups_references(tmp_path):
