@@ -23,7 +23,8 @@ def softmax_attention(q, k, v, allowed=None, bias=None):
 
 
 def allowed_positions(t, s, causal, key_mask=None):
-    """(t, s) bool for queries at the last t of s positions; a query always sees itself."""
+    """(t, s) bool for queries at the last t of s positions; a query that may see no key at
+    all (a padded one under a causal mask) sees itself."""
     allowed = torch.ones(t, s, dtype=torch.bool)
     for i in range(t):
         position = s - t + i
@@ -32,7 +33,8 @@ def allowed_positions(t, s, causal, key_mask=None):
                 allowed[i, j] = False
             if key_mask is not None and not key_mask[j]:
                 allowed[i, j] = False
-        allowed[i, position] = True
+        if not allowed[i].any():
+            allowed[i, position] = True
     return allowed
 
 

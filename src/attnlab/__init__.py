@@ -3,7 +3,15 @@
 from .checkpoint import load
 from .config import ModelConfig
 from .look import attention_maps
-from .models import Classifier, LanguageModel, MaskedLM
+from .models import Classifier, LanguageModel, MaskedLM, Seq2Seq
 
-__all__ = ["Classifier", "LanguageModel", "MaskedLM", "ModelConfig", "attention_maps", "load"]
+__all__ = [
+    "Classifier",
+    "LanguageModel",
+    "MaskedLM",
+    "ModelConfig",
+    "Seq2Seq",
+    "attention_maps",
+    "load",
+]
 __version__ = "0.1.0"

@@ -5,7 +5,8 @@ Every field is also a command-line flag (`commands/flags.py`): `ModelConfig.ff_m
 `--nystrom.landmarks`. A field's metadata carries its help text, allowed values and bounds, so
 the flag's help, the check and the error message all come from one place.
 
-Capabilities: an attention core declares what it `provides` ("causal", "cache", "bias", "qk");
+Capabilities: an attention core declares what it `provides` ("causal", "cache", "bias", "qk",
+"cross");
 a position encoding, a layer stack or a model kind declares what it `needs` of the core.
 `check_supports` compares the two, in one place, with one message.
 """
@@ -36,6 +37,7 @@ FEATURES = {
     "cache": "keeps an incremental state for generation",
     "bias": "takes an additive score bias",
     "qk": "has queries and keys",
+    "cross": "attends from one sequence to another (cross-attention)",
 }
 
 

@@ -78,9 +78,9 @@ class RunFolder:
         lost by accident.
 
         A new run needs an empty folder, or a run folder that holds no model yet (a start that
-        died before its first checkpoint, which starts over) or `overwrite`. A folder holding files but no run is
-        never emptied. The folder is locked for this process (a killed process's lock goes with
-        it), and what interrupted writes left behind is removed."""
+        died before its first checkpoint, which starts over) or `overwrite`. A folder holding
+        files but no run is never emptied. The folder is locked for this process (a killed
+        process's lock goes with it), and what interrupted writes left behind is removed."""
         if self.path.exists() and not self.path.is_dir():
             raise UserError(f"{self.path}: is a file, not a folder; choose another --out")
         if resume:

@@ -22,10 +22,11 @@ implement `attend(q, k, v, ...)` over all keys, which `forward` calls once the c
 new ones. A core whose state is something else (a recurrent core's running sums) overrides
 `forward` and `new_state` instead.
 
-A core declares what it `provides` (`config.FEATURES`: "causal", "cache", "bias", "qk"), so a
-configuration that needs more is refused before anything is built. `weights(q, k, ...)`
-returns the (b, h, t, s) matrix the core multiplies the values with, written out in full: the
-attention a user can look at, and the reference the fast path is tested against.
+A core declares what it `provides` (`config.FEATURES`: "causal", "cache", "bias", "qk",
+"cross"), so a configuration that needs more is refused before anything is built.
+`weights(q, k, ...)` returns the (b, h, t, s) matrix the core multiplies the values with,
+written out in full: the attention a user can look at, and the reference the fast path is
+tested against.
 """
 
 from __future__ import annotations
@@ -45,9 +46,10 @@ def allowed_mask(
 ) -> Tensor | None:
     """Boolean (b or 1, 1, t, s) mask of the key positions each query may see, or None.
 
-    Every query may always see its own position, so no row is ever all masked (a padded
-    query under a causal mask would otherwise get a softmax over nothing: NaN). Real queries
-    are unaffected, since their own key is real and never in their future.
+    A query that may see no key at all (a padded query under a causal mask) sees the key at
+    its own position, so no softmax is over nothing (NaN). Only such rows get it: a real query
+    of self-attention sees its own key anyway, and a query of cross-attention, whose keys
+    belong to another sequence, must never see a padded one.
     """
     if key_mask is None and not causal:
         return None
@@ -57,7 +59,7 @@ def allowed_mask(
     allowed = allowed[None, None]  # (1, 1, t, s)
     if key_mask is not None:
         allowed = allowed & key_mask[:, None, None, :].bool()
-    return allowed | (cols == rows)
+    return allowed | ((cols == rows) & ~allowed.any(dim=-1, keepdim=True))
 
 
 def softmax_scale(d: int) -> float:

@@ -18,7 +18,7 @@ from .dense import masked_scores
 class BasicSelfAttention(Core):
     """y_i = Σ_j softmax(x_i·x_j) x_j, no parameters ("Transformers from scratch")."""
 
-    provides = frozenset({"causal", "cache"})
+    provides = frozenset({"causal", "cache", "cross"})
     parameter_free = True
 
     def attend(

@@ -37,7 +37,7 @@ def masked_scores(
 class DenseAttention(Core):
     """softmax(QKᵀ/√d + bias)V over every key (Vaswani et al. 2017)."""
 
-    provides = frozenset({"causal", "cache", "bias", "qk"})
+    provides = frozenset({"causal", "cache", "bias", "qk", "cross"})
 
     @dataclass
     class Options:

@@ -58,7 +58,7 @@ class LinearState:
 class LinearAttention(Core):
     """Kernel φ(q)·φ(k) in place of softmax; causal as an RNN (Katharopoulos et al. 2020)."""
 
-    provides = frozenset({"causal", "cache", "qk"})
+    provides = frozenset({"causal", "cache", "qk", "cross"})
 
     @dataclass
     class Options:

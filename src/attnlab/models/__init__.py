@@ -5,5 +5,6 @@ from .base import Model
 from .classifier import Classifier
 from .lm import LanguageModel
 from .mlm import MaskedLM
+from .seq2seq import Seq2Seq
 
-__all__ = ["Classifier", "LanguageModel", "MaskedLM", "Model"]
+__all__ = ["Classifier", "LanguageModel", "MaskedLM", "Model", "Seq2Seq"]

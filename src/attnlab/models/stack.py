@@ -93,11 +93,13 @@ class InputEmbedding(nn.Module):
     """Token embeddings plus (where the encoding adds them to the input) position vectors.
 
     `prefix` vectors (such as a classifier's CLS token) are put in front of the tokens before
-    positions are added, so they take the first positions.
+    positions are added, so they take the first positions. `scale` multiplies the token
+    embeddings (√width in Vaswani et al. 2017, §3.4).
     """
 
-    def __init__(self, cfg: ModelConfig, extra_positions: int = 0):
+    def __init__(self, cfg: ModelConfig, extra_positions: int = 0, scale: float = 1.0):
         super().__init__()
+        self.scale = scale
         self.tokens = nn.Embedding(cfg.vocab_size, cfg.width)
         self.positions = build_position(cfg, "input", cfg.context + extra_positions)
         self.norm = norm(cfg) if cfg.embedding_norm else None
@@ -105,6 +107,8 @@ class InputEmbedding(nn.Module):
 
     def forward(self, tokens: Tensor, start: int = 0, prefix: Tensor | None = None) -> Tensor:
         x = self.tokens(tokens)  # (b, t, width)
+        if self.scale != 1.0:
+            x = x * self.scale
         if prefix is not None:
             x = torch.cat((prefix.expand(x.shape[0], -1, -1), x), dim=1)
         if self.positions is not None:
