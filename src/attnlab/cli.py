@@ -30,11 +30,16 @@ def build_parser() -> argparse.ArgumentParser:
     groups: dict[tuple[str, ...], argparse._SubParsersAction] = {
         (): parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     }
+    members: dict[tuple[str, ...], list[str]] = {}
+    for command in COMMANDS.values():
+        for depth in range(1, len(command.words)):
+            members.setdefault(command.words[:depth], []).append(command.words[depth])
     for command in COMMANDS.values():
         for depth in range(1, len(command.words)):
             words = command.words[:depth]
             if words not in groups:
-                group = groups[words[:-1]].add_parser(words[-1], help=f"{words[-1]} ...")
+                what = ", ".join(dict.fromkeys(members[words]))
+                group = groups[words[:-1]].add_parser(words[-1], help=f"{words[-1]}: {what}")
                 groups[words] = group.add_subparsers(
                     dest="_".join(words), required=True, metavar="WHAT"
                 )
