@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 
@@ -34,7 +35,7 @@ def require(module: str):
     """Import an optional test dependency: in CI (CI set) it must be there; elsewhere a test
     without it is skipped."""
     if os.environ.get("CI"):
-        return __import__(module)
+        return importlib.import_module(module)
     return pytest.importorskip(module)
 
 
