@@ -59,8 +59,7 @@ def run(folder, steps, resume=False, model=None, **train_overrides):
     folder = RunFolder(folder)
     folder.prepare(resume=resume, overwrite=False)
     setup = Setup(folder, cfg, data, model_cfg, CPU, Distributed(), resume, lambda *_: None)
-    saved = {"task": "lm", "train": cfg.to_dict(), "data": vars(data)}
-    return lm, fit(setup, task, lm, saved)
+    return lm, fit(setup, task, lm, "lm")
 
 
 @pytest.mark.parametrize("model", [{}, {"model": "xl", "options": {"xl": {"memory": 8}}}])

@@ -1,9 +1,10 @@
 """`attnlab train TASK`: one subcommand per registered task, all with the same run folders,
 presets, resume, progress, metrics and checkpoints.
 
-Settings come from, in rising order: the dataclass defaults, the preset, the flags. A resumed
-run takes its settings from its checkpoint; flags may change training and data settings (a new
-budget, say), never the model.
+Settings come from, in rising order: the dataclass defaults, the preset, the settings file
+(`--config FILE`, JSON or YAML: `settings_file.py`), the flags. A resumed run takes its
+settings from its checkpoint; flags may change training and data settings (a new budget, say),
+never the model.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import signal
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,10 @@ import torch
 from ..config import ModelConfig, TrainConfig, from_settings, option
 from ..device import pick_device
 from ..errors import UserError
+from ..models.base import parameter_count
 from ..registry import ATTENTION, STACKS, TASKS
 from ..runs import RunFolder
+from ..settings_file import read_settings_file
 from ..tasks.base import Setup, Task
 from ..training.callbacks import (
     Checkpoints,
@@ -32,7 +36,7 @@ from ..training.callbacks import (
     StopOnSignal,
 )
 from ..training.distributed import Distributed
-from ..training.loop import Run, train
+from ..training.loop import Callback, Run, train
 from .base import Command, build, given, given_variant_options, register
 
 EXIT_STATUS = {"SIGINT": 130, "SIGTERM": 128 + signal.SIGTERM}
@@ -43,6 +47,8 @@ class RunOptions:
     """Which run folder, and where its settings start from."""
 
     preset: str = option("", "model, training and data settings to start from")
+    config: str = option("", "a JSON or YAML file of model, train and data settings, over the "
+                         "preset; flags override it")  # fmt: skip
     out: str = option("", "run folder (default: runs/<preset or task>)")
     resume: str = option("", "continue the run in this folder where it stopped")
     overwrite: bool = option(False, "replace the run already in --out")
@@ -56,11 +62,6 @@ class Settings:
     train: TrainConfig
     data: Any
     model: ModelConfig
-
-    def saved(self, task: str) -> dict[str, Any]:
-        """What a checkpoint stores beside the model's own config."""
-        return {"task": task, "train": self.train.to_dict(),
-                "data": dataclasses.asdict(self.data)}  # fmt: skip
 
 
 def flags_of(config: type, args: argparse.Namespace) -> dict[str, Any]:
@@ -97,14 +98,20 @@ def merge_budget(settings: dict[str, Any], flags: dict[str, Any]) -> dict[str, A
     return merged
 
 
+def sections_of(task: type[Task]) -> dict[str, type]:
+    """The dataclass of each section of a settings file for `task`."""
+    return {"model": ModelConfig, "train": TrainConfig, "data": task.Data}
+
+
 def resolve(task: type[Task], run: RunOptions, args: argparse.Namespace) -> Settings:
     model_flags = flags_of(ModelConfig, args)
     train_flags, data_flags = flags_of(TrainConfig, args), given(args, task.Data)
     if run.resume:
         if run.out and Path(run.out) != Path(run.resume):
             raise UserError(f"--resume {run.resume} continues that folder; leave out --out")
-        if run.preset:
-            raise UserError("--preset starts a new run; leave it out with --resume")
+        if run.preset or run.config:
+            which = "--preset" if run.preset else "--config"
+            raise UserError(f"{which} starts a new run; leave it out with --resume")
         folder = RunFolder(run.resume)
         folder.prepare(resume=True, overwrite=False)
         if model_flags:
@@ -122,9 +129,12 @@ def resolve(task: type[Task], run: RunOptions, args: argparse.Namespace) -> Sett
             raise UserError(f"--preset {run.preset!r}: {task.name} presets are "
                             f"{', '.join(task.presets)}")  # fmt: skip
         preset = task.presets.get(run.preset, {})
-        train_settings = merge_budget(preset.get("train", {}), train_flags)
-        data_settings = {**preset.get("data", {}), **data_flags}
-        model_settings = merge(ModelConfig, preset.get("model", {}), model_flags)
+        file = read_settings_file(run.config, task.name, sections_of(task)) if run.config else {}
+        train_settings = merge_budget(preset.get("train", {}), file.get("train", {}))
+        train_settings = merge_budget(train_settings, train_flags)
+        data_settings = {**preset.get("data", {}), **file.get("data", {}), **data_flags}
+        model_settings = merge(ModelConfig, preset.get("model", {}), file.get("model", {}))
+        model_settings = merge(ModelConfig, model_settings, model_flags)
         folder = RunFolder(run.out or Path("runs") / (run.preset or task.name))
     where = str(folder)
     return Settings(
@@ -138,7 +148,7 @@ def resolve(task: type[Task], run: RunOptions, args: argparse.Namespace) -> Sett
 def describe(model: torch.nn.Module) -> str:
     """One line saying what was built."""
     cfg = model.cfg
-    params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    params = parameter_count(model)
     core = ATTENTION[cfg.attention]
     heads = "" if core.parameter_free else f"{cfg.heads} heads, "
     return (
@@ -148,11 +158,15 @@ def describe(model: torch.nn.Module) -> str:
     )
 
 
-def run_training(task_cls: type[Task], args: argparse.Namespace) -> int:
+def prepare_run(
+    task_cls: type[Task], args: argparse.Namespace, say: Callable[..., None] = print
+) -> tuple[Setup, Task, torch.nn.Module]:
+    """Check every setting, prepare the run folder, read the data and build (or restore)
+    the model: everything before the first step."""
     run_options = build(RunOptions, args)
     settings = resolve(task_cls, run_options, args)
     dist = Distributed.from_environment()
-    say = print if dist.main else (lambda *text, **kw: None)
+    say = say if dist.main else (lambda *text, **kw: None)
     folder, tcfg = settings.folder, settings.train
     if dist.main and not run_options.resume:
         folder.prepare(resume=False, overwrite=run_options.overwrite)
@@ -171,25 +185,41 @@ def run_training(task_cls: type[Task], args: argparse.Namespace) -> int:
     processes = f"{dist.world} processes × " if dist.world > 1 else ""
     say(f"training on {device} for {budget}, batch {processes}{tcfg.batch_size}; "
         f"run folder {folder}")  # fmt: skip
-    finished = fit(setup, task, model, settings.saved(task_cls.name))
+    return setup, task, model
+
+
+def run_training(task_cls: type[Task], args: argparse.Namespace) -> int:
+    setup, task, model = prepare_run(task_cls, args)
+    finished = fit(setup, task, model, task_cls.name)
     if finished.stop is not None:
-        say(f"stopped by {finished.stop} at step {finished.step}; saved. Continue with: "
-            f"attnlab train {task_cls.name} --resume {folder}")  # fmt: skip
+        setup.say(f"stopped by {finished.stop} at step {finished.step}; saved. Continue with: "
+                  f"attnlab train {task_cls.name} --resume {setup.folder}")  # fmt: skip
         return EXIT_STATUS.get(finished.stop, 130)
-    if dist.main:
+    if setup.dist.main:
         task.finish(setup, model)
     return 0
 
 
-def fit(setup: Setup, task: Task, model: torch.nn.Module, saved: dict[str, Any]) -> Run:
-    """Train with every callback: signals, progress, metrics, evaluation, checkpoints and the
-    final scores of the held-out splits."""
+def fit(
+    setup: Setup,
+    task: Task,
+    model: torch.nn.Module,
+    task_name: str,
+    extra: Iterable[Callback] = (),
+    *,
+    final: bool = True,
+    progress: bool = True,
+) -> Run:
+    """Train with every callback: signals, progress, metrics, evaluation, checkpoints, the
+    `extra` ones and (if `final`) the full scores of the held-out splits at the end."""
     folder, dist = setup.folder, setup.dist
+    saved = {"task": task_name, "train": setup.train.to_dict(),
+             "data": dataclasses.asdict(setup.data)}  # fmt: skip
     log = None
     if dist.main:
         resume_step = folder.checkpoint_metadata()["step"] if setup.resuming else None
         log = folder.metrics_log(task.plot, resume_step)
-    progress = ProgressBar()
+    bar = ProgressBar() if progress else None
 
     def save(run: Run, extra: dict, meta: dict) -> None:
         folder.save_checkpoint(run.model, run.optimizer, extra, meta, saved)
@@ -199,13 +229,14 @@ def fit(setup: Setup, task: Task, model: torch.nn.Module, saved: dict[str, Any])
 
     callbacks = [
         StopOnSignal(),
-        progress,
+        *([bar] if bar else []),
         *([Metrics(log)] if log else []),
-        Evaluation(setup.train.eval_every, log, progress.write),
+        Evaluation(setup.train.eval_every, log, bar.write if bar else setup.say),
         Checkpoints(setup.train.save_every, save, restore if setup.resuming else None),
-        FinalScores(folder.save_results, log, setup.say),
+        *extra,
+        *([FinalScores(folder.save_results, log, setup.say)] if final else []),
     ]
-    return train(model, task, setup.train, setup.device, callbacks, dist)
+    return train(model, task, setup.train, setup.device, callbacks, setup.dist)
 
 
 def train_command(task: type[Task]) -> Command:
