@@ -20,11 +20,8 @@ SHARED = ["--set", "context=16", "batch-size=4", "eval-bytes=300", "sample-token
 
 
 @pytest.fixture
-def corpus(tmp_path, monkeypatch):
-    monkeypatch.setenv("ATTNLAB_CACHE", str(tmp_path / "cache"))
-    path = tmp_path / "corpus.txt"
-    path.write_text("for i in range(10):\n    print(i * i)\n" * 60)
-    return path
+def corpus(text_file):
+    return text_file
 
 
 def write(path, text):
