@@ -69,7 +69,7 @@ def test_every_variant_and_seed_is_a_real_run_whose_scores_the_table_shows(compa
             assert run["scores"][f"{split}_bpb"] == pytest.approx(evaluated["bits_per_byte"],
                                                                   rel=1e-6)  # fmt: skip
         assert run["steps"] == 40 and run["parameters"] > 0 and run["tokens_per_s"] > 0
-        assert run["curve"] and run["peak_memory"] > 0
+        assert run["curve"] and run["peak_memory"] > 0 and run["wall_seconds"] > run["seconds"]
     rows = {row["variant"]: row for row in summary["rows"]}
     dense = [r["scores"]["test_bpb"] for r in summary["runs"] if r["variant"] == "attention=dense"]
     assert rows["attention=dense"]["test_bpb"][0] == pytest.approx(sum(dense) / 2)

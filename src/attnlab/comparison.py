@@ -30,9 +30,10 @@ class RunSummary:
     scores: dict[str, float]
     parameters: int
     tokens_per_s: float | None
-    seconds: float
+    seconds: float  # training, evaluations during training included (the budget's clock)
     steps: int
     peak_memory: int | None  # bytes: the training process's peak resident memory
+    wall_seconds: float | None  # the training process's, from start to exit
     curve: list[tuple[int, float, float]] = field(default_factory=list)  # (step, seconds, score)
 
     def to_dict(self) -> dict[str, Any]:
@@ -40,18 +41,20 @@ class RunSummary:
 
 
 def summarize_run(
-    folder: RunFolder, variant: str, seed: int, curve_key: str, peak_memory: int | None
+    folder: RunFolder, variant: str, seed: int, curve_key: str, measured: dict[str, Any]
 ) -> RunSummary:
-    """Read a finished run folder."""
+    """Read a finished run folder; `measured`: what the processes that trained it measured
+    (`peak_memory`, `wall_seconds`)."""
     results = folder.read_results()
+    seconds = float(folder.checkpoint_metadata()["seconds"])  # saved before the final scores
     splits = tuple(f"{split}_" for split in HELD_OUT)
     scores = {k: v for k, v in results.items() if k.startswith(splits) and isinstance(v, float)}
     rows = read_rows(folder.file(folder.METRICS))
     rates = [r["tokens_per_s"] for r in rows if "tokens_per_s" in r]
     curve = [(r["step"], r["seconds"], r[curve_key]) for r in rows
              if curve_key in r and "seconds" in r]  # fmt: skip
-    if curve_key in results and (not curve or curve[-1][0] != results["step"]):
-        curve.append((results["step"], results["seconds"], results[curve_key]))  # the full split
+    if not curve and curve_key in results:  # no checks during training: the final score
+        curve.append((results["step"], seconds, results[curve_key]))
     return RunSummary(
         variant=variant,
         seed=seed,
@@ -60,9 +63,10 @@ def summarize_run(
         parameters=parameter_count(folder.load_model("cpu")),
         # the median report: the first steps (allocation, warm-up) do not drag it down
         tokens_per_s=statistics.median(rates) if rates else None,
-        seconds=float(results.get("seconds", 0.0)),
+        seconds=seconds,
         steps=int(results.get("step", 0)),
-        peak_memory=peak_memory,
+        peak_memory=measured.get("peak_memory"),
+        wall_seconds=measured.get("wall_seconds"),
         curve=curve,
     )
 
@@ -88,7 +92,7 @@ def summary_rows(runs: list[RunSummary]) -> list[dict[str, Any]]:
         row["parameters"] = group[0].parameters
         steps = {r.steps for r in group}
         row["steps"] = steps.pop() if len(steps) == 1 else mean_spread([r.steps for r in group])
-        for name in ("tokens_per_s", "peak_memory", "seconds"):
+        for name in ("tokens_per_s", "peak_memory", "seconds", "wall_seconds"):
             values = [getattr(r, name) for r in group]
             row[name] = mean_spread(values) if None not in values else None
         rows.append(row)
@@ -111,8 +115,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     columns = [("variant", "variant", 0), ("seeds", "seeds", 0)]
     columns += [(k, k, 4) for k in scores]
     columns += [("parameters", "parameters", 0), ("tokens_per_s", "tokens/s", 0),
-                ("peak_memory", "peak MiB", 0), ("seconds", "minutes", 2),
-                ("steps", "steps", 0)]  # fmt: skip
+                ("peak_memory", "peak MiB", 0), ("seconds", "train min", 2),
+                ("wall_seconds", "wall min", 2), ("steps", "steps", 0)]  # fmt: skip
     lines = ["| " + " | ".join(title for _, title, _ in columns) + " |",
              "|" + "---|" * len(columns)]  # fmt: skip
     for row in rows:
@@ -121,7 +125,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             value = row.get(key)
             if key == "peak_memory" and value is not None:
                 value = tuple(None if v is None else v / 2**20 for v in value)
-            if key == "seconds" and value is not None:
+            if key in ("seconds", "wall_seconds") and value is not None:
                 value = tuple(None if v is None else v / 60 for v in value)
             cells.append(cell(value, digits))
         lines.append("| " + " | ".join(cells) + " |")

@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -194,8 +195,11 @@ def run_all(cfg: CompareOptions, runs: list[Planned], state: dict[str, Any]) -> 
             argv, doing = [*run.argv, "--overwrite"], "training"  # nothing saved there yet
         print(f"[{i}/{len(runs)}] {run.variant}, seed {run.seed}: {doing} in {run.folder}",
               flush=True)  # fmt: skip
+        started = time.perf_counter()
         status, peak, interrupted = train_process(cfg.task, argv, out / "logs" / f"{slug(key)}.log")
         measured = state["measured"].setdefault(key, {})
+        wall = measured.get("wall_seconds", 0.0) + time.perf_counter() - started
+        measured["wall_seconds"] = round(wall, 3)  # a resumed run: all its processes
         if peak is not None:  # a resumed run: the largest of its processes
             measured["peak_memory"] = max(peak, measured.get("peak_memory", 0))
         write_json(out / PLAN_FILE, state)
@@ -219,9 +223,9 @@ def report(cfg: CompareOptions, runs: list[Planned], state: dict[str, Any]) -> d
     summaries: list[RunSummary] = []
     for run in runs:
         key = str(run.folder.relative_to(out))
-        peak = state["measured"].get(key, {}).get("peak_memory")
+        measured = state["measured"].get(key, {})
         summaries.append(summarize_run(RunFolder(run.folder), run.variant, run.seed, curve_key,
-                                       peak))  # fmt: skip
+                                       measured))  # fmt: skip
     rows = summary_rows(summaries)
     table = markdown_table(rows)
     write_text(out / TABLE_FILE, table + "\n")

@@ -40,7 +40,7 @@ class TrialScores(Callback):
         if run.report:
             self.rates.append(run.report["tokens_per_s"])
         due = min(self.checks - 1, int(run.fraction * self.checks))
-        if due <= self.done:
+        if not self.prune or due <= self.done:  # without a pruner only the final score counts
             return
         self.done = due
         value = self.score(run)
