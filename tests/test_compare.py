@@ -12,6 +12,7 @@ import time
 import pytest
 
 from attnlab.cli import main
+from attnlab.commands.compare import CompareOptions, plan
 
 RUN = ["--set", "context=16", "depth=1", "width=32", "heads=2", "batch-size=4", "eval-every=2",
        "save-every=2", "sample-tokens=0", "eval-bytes=300"]  # fmt: skip
@@ -84,3 +85,14 @@ def test_a_bad_setting_is_refused_before_anything_trains(tmp_path, capsys):
     assert "no setting 'widht'" in capsys.readouterr().err
     assert main(["compare", "--vary", "seed=1,2", "--steps", "1", "--out", str(out)]) == 2
     assert "--seeds" in capsys.readouterr().err
+
+
+def test_whole_variants_combine_with_every_varied_setting(tmp_path):
+    cfg = CompareOptions(variants=("attention=dense", "model=xl xl.memory=64"),
+                         vary=("lr=0.001,0.002",), seeds=2, steps=3, out=str(tmp_path))  # fmt: skip
+    runs = plan(cfg)
+    assert len(runs) == 8 and [r.seed for r in runs] == [0] * 4 + [1] * 4  # seed-major
+    assert runs[2].variant == "model=xl, xl.memory=64, lr=0.001"
+    flags = ["--model", "xl", "--xl.memory", "64", "--lr", "0.001", "--seed", "0"]
+    assert runs[2].argv[-10:-2] == flags
+    assert runs[2].folder == tmp_path / "model-xl+xl.memory-64+lr-0.001" / "seed-0"
