@@ -18,6 +18,12 @@ RUN = ["--set", "context=16", "depth=1", "width=32", "heads=2", "batch-size=4", 
        "save-every=2", "sample-tokens=0", "eval-bytes=300"]  # fmt: skip
 
 
+def as_at_a_terminal():
+    """Ctrl-C as at a terminal, also where the tests run in the background (which starts
+    processes with SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(scope="module")
 def comparison(tmp_path_factory):
     """A comparison stopped by Ctrl-C once its first run has finished, then run again."""
@@ -31,7 +37,8 @@ def comparison(tmp_path_factory):
     first = out / "attention-dense" / "seed-0" / "results.json"
     command = [sys.executable, "-m", "attnlab", *argv]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                               stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=as_at_a_terminal)  # fmt: skip
     while not first.exists() and process.poll() is None:
         time.sleep(0.2)
     kept = first.read_bytes()
