@@ -12,12 +12,18 @@ from pathlib import Path
 ATTNLAB = [sys.executable, "-m", "attnlab"]
 
 
-def attnlab(*args: str, log: Path | None = None) -> tuple[dict | None, float]:
-    """Run `attnlab ARGS`; return the JSON object on its last line (if any) and the seconds."""
+def attnlab(*args: str, log: Path | None = None, echo: bool = False) -> tuple[dict | None, float]:
+    """Run `attnlab ARGS`; return the JSON object on its last line (if any) and the seconds.
+    `echo`: show its output as it comes (a long `compare`), rather than only on failure."""
     command = [*ATTNLAB, *map(str, args)]
     print("$ attnlab " + shlex.join(command[3:]), flush=True)
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True)
+    if echo:
+        result = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+        print(result.stdout, end="", flush=True)
+        result.stderr = ""
+    else:
+        result = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if log is not None:
         log.write_text(result.stdout + result.stderr)

@@ -12,14 +12,6 @@ TINY = ["--context", "16", "--depth", "1", "--width", "32", "--heads", "2", "--b
 TINY += ["--eval-every", "2", "--save-every", "2", "--sample-tokens", "8", "--eval-bytes", "300"]
 
 
-@pytest.fixture
-def text_file(tmp_path, monkeypatch):
-    monkeypatch.setenv("ATTNLAB_CACHE", str(tmp_path / "cache"))
-    path = tmp_path / "corpus.txt"
-    path.write_text("for i in range(10):\n    print(i * i)\n" * 60)
-    return path
-
-
 def train(text_file, out, *extra):
     return main(["train", "lm", "--data", str(text_file), "--out", str(out), *TINY, *extra])
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import NoReturn
 
-from .commands.base import Command, add_flags, add_variant_flags
+from .commands.base import add_command_flags
 from .errors import UserError
 from .registry import COMMANDS
 
@@ -46,16 +46,6 @@ def build_parser() -> argparse.ArgumentParser:
         sub = groups[command.words[:-1]].add_parser(command.words[-1], help=command.help)
         add_command_flags(sub, command)
     return parser
-
-
-def add_command_flags(parser: argparse.ArgumentParser, command: Command) -> None:
-    for title, cls in command.configs:
-        add_flags(parser, cls, title, choices=command.choices, skip=command.skip.get(title, ()))
-    for config in command.variant_options:
-        add_variant_flags(parser, config)
-    if command.extra_flags:
-        command.extra_flags(parser)
-    parser.set_defaults(handler=command.run)
 
 
 def main(argv: list[str] | None = None) -> int:

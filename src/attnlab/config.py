@@ -114,16 +114,23 @@ def check_fields(obj: Any, prefix: str = "") -> None:
         name, value = flag_name(f.name, prefix), getattr(obj, f.name)
         if value is None and f.default is None:
             continue
-        if f.metadata["many"]:
-            if not isinstance(value, (list, tuple)) or not value:
-                raise ConfigError(f"{name}: expected one or more values, got {value!r}")
-            value = tuple(check_value(f, name, v) for v in value)
-        else:
-            value = check_value(f, name, value)
+        value = check_setting(f, name, value)
         setattr(obj, f.name, value)
         complaint = f.metadata["check"](value) if f.metadata["check"] else None
         if complaint:
             raise ConfigError(f"{name}: {complaint}")
+
+
+def check_setting(f: dataclasses.Field, name: str, value: Any) -> Any:
+    """The value of a field (a tuple of values for a `many` field), checked and normalised;
+    a complaint names `name`."""
+    if value is None and f.default is None:
+        return None
+    if f.metadata["many"]:
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ConfigError(f"{name}: expected one or more values, got {value!r}")
+        return tuple(check_value(f, name, v) for v in value)
+    return check_value(f, name, value)
 
 
 def check_value(f: dataclasses.Field, name: str, value: Any) -> Any:
@@ -213,6 +220,12 @@ class ModelConfig:
     norm_eps: float = option(1e-5, "LayerNorm epsilon (BERT: 1e-12)", above=0)
     embedding_norm: bool = option(False, "LayerNorm the embeddings before the first block (BERT)")
     ff_mult: int = option(4, "feed-forward hidden width as a multiple of the width", at_least=1)
+    qkv_conv: int = option(
+        0,
+        "Primer: kernel of a causal depthwise convolution over positions after the q, k and v "
+        "projections (So et al. 2021; 0: none, Primer uses 3)",
+        at_least=0,
+    )
     dropout: float = option(0.0, "dropout probability", at_least=0, below=1)
     tie_weights: bool = option(True, "share the token embedding with the output layer")
     bias: bool = option(True, "biases in linear layers and LayerNorm")
@@ -236,6 +249,9 @@ class ModelConfig:
                 f"--width {self.width} is not divisible by --heads {self.heads}; "
                 "choose another width or heads, or --head-mode wide"
             )
+        if self.qkv_conv and ATTENTION[self.attention].parameter_free:
+            raise ConfigError(f"--qkv-conv needs q, k and v projections; --attention "
+                              f"{self.attention} has none")  # fmt: skip
         for role, variant in (("position", POSITIONS[self.position]), ("model", stack)):
             check_supports(self, getattr(variant, "needs", ()), f"--{role} {variant.name}")
         for variant in self.variants():

@@ -260,3 +260,9 @@ class RunFolder:
 
     def save_results(self, results: dict[str, Any]) -> None:
         write_json(self.file(self.RESULTS), results)
+
+    def has_results(self) -> bool:
+        return self.file(self.RESULTS).is_file()
+
+    def read_results(self) -> dict[str, Any]:
+        return read_json_object(self.file(self.RESULTS), "results")

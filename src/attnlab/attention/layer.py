@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from ..config import ModelConfig
 from ..positions import build_position
 from ..registry import ATTENTION
+from .dconv import CausalDepthwiseConv, ConvState
 
 
 class MultiHeadAttention(nn.Module):
@@ -36,11 +37,14 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         self.core = ATTENTION[cfg.attention](cfg)
         self.position = build_position(cfg, "attention") if positions else None
+        self.qkv_conv = None
         if self.core.parameter_free:
             self.heads, self.head_dim = 1, cfg.width
             return
         self.heads, self.head_dim = cfg.heads, cfg.head_dim
         inner = self.heads * self.head_dim
+        if cfg.qkv_conv and not separate_kv:  # self-attention: q, k, v of the input's positions
+            self.qkv_conv = CausalDepthwiseConv(3 * inner, cfg.qkv_conv)
         if separate_kv:
             self.to_q = nn.Linear(cfg.width, inner, bias=cfg.bias)
             self.to_kv = nn.Linear(cfg.width, 2 * inner, bias=cfg.bias)
@@ -48,7 +52,9 @@ class MultiHeadAttention(nn.Module):
             self.to_qkv = nn.Linear(cfg.width, 3 * inner, bias=cfg.bias)  # fused q, k, v
         self.unify_heads = nn.Linear(inner, cfg.width, bias=cfg.bias)
 
-    def project(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    def project(
+        self, x: Tensor, context: Tensor | None, state: Any = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """Per-head queries (b, h, t, d) from x; keys and values (b, h, s, d) from the
         context (default: x)."""
         b, t, _ = x.shape
@@ -58,7 +64,12 @@ class MultiHeadAttention(nn.Module):
             kv = q if context is None else context[:, None]
             return q, kv, kv
         if hasattr(self, "to_qkv") and context is None:
-            q, k, v = self.to_qkv(x).view(b, t, 3, h, d).permute(2, 0, 3, 1, 4)
+            qkv = self.to_qkv(x)  # (b, t, 3·h·d)
+            if isinstance(state, ConvState):  # Primer's convolution, after earlier calls
+                qkv = state.convolve(self.qkv_conv, qkv)
+            elif self.qkv_conv is not None:
+                qkv = self.qkv_conv(qkv)
+            q, k, v = qkv.view(b, t, 3, h, d).permute(2, 0, 3, 1, 4)
             return q, k, v
         context = x if context is None else context
         s = context.shape[1]
@@ -78,7 +89,9 @@ class MultiHeadAttention(nn.Module):
         """`mask` (b, s) marks the real keys (of the cached ones too); `state` is what
         `new_state` gave, holding the keys of earlier calls."""
         b, t, _ = x.shape
-        q, k, v = self.project(x, context)
+        q, k, v = self.project(x, context, state)
+        if isinstance(state, ConvState):
+            state = state.inner
         bias = None
         if self.position is not None:
             start = state.length if state is not None else 0  # position of the first query
@@ -90,5 +103,9 @@ class MultiHeadAttention(nn.Module):
         return self.unify_heads(out.transpose(1, 2).reshape(b, t, self.heads * self.head_dim))
 
     def new_state(self, capacity: int) -> Any:
-        """The core's incremental state, or None if it keeps none."""
-        return self.core.new_state(capacity)
+        """The core's incremental state (with the convolution's inputs), or None if it keeps
+        none."""
+        state = self.core.new_state(capacity)
+        if state is not None and self.qkv_conv is not None:
+            state = ConvState(state, self.qkv_conv.kernel)
+        return state

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import check_fields, option_names, options_of
+from ..errors import UserError
 from ..registry import COMMANDS
 
 
@@ -106,6 +107,36 @@ def given_variant_options(args: argparse.Namespace, config: type) -> dict[str, d
             if values:
                 options[name] = values
     return options
+
+
+def add_command_flags(parser: argparse.ArgumentParser, command: Command) -> None:
+    """Every flag of a command, generated from its dataclasses."""
+    for title, cls in command.configs:
+        add_flags(parser, cls, title, choices=command.choices, skip=command.skip.get(title, ()))
+    for config in command.variant_options:
+        add_variant_flags(parser, config)
+    if command.extra_flags:
+        command.extra_flags(parser)
+    parser.set_defaults(handler=command.run)
+
+
+class CheckingParser(argparse.ArgumentParser):
+    """A parser for flags that a command builds itself (a run of `compare`, a trial of
+    `search`): a bad flag is a UserError naming `where`, not an exit."""
+
+    def __init__(self, where: str, **kwargs: Any):
+        super().__init__(add_help=False, **kwargs)
+        self.where = where
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UserError(f"{self.where}: {message}")
+
+
+def command_parser(command: Command, where: str) -> CheckingParser:
+    """A parser of one command's flags that raises UserError."""
+    parser = CheckingParser(where, prog="attnlab " + " ".join(command.words))
+    add_command_flags(parser, command)
+    return parser
 
 
 def print_json(result: dict[str, Any]) -> None:

@@ -1,9 +1,10 @@
 """`attnlab train TASK`: one subcommand per registered task, all with the same run folders,
 presets, resume, progress, metrics and checkpoints.
 
-Settings come from, in rising order: the dataclass defaults, the preset, the flags. A resumed
-run takes its settings from its checkpoint; flags may change training and data settings (a new
-budget, say), never the model.
+Settings come from, in rising order: the dataclass defaults, the preset, the settings file
+(`--config FILE`, JSON or YAML: `settings_file.py`), the flags. A resumed run takes its
+settings from its checkpoint; flags may change training and data settings (a new budget, say),
+never the model.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import signal
-from contextlib import nullcontext
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +23,10 @@ import torch
 from ..config import ModelConfig, TrainConfig, from_settings, option
 from ..device import memory_bytes, pick_device
 from ..errors import UserError
+from ..models.base import parameter_count
 from ..registry import ATTENTION, MODELS, STACKS, TASKS
 from ..runs import RunFolder
+from ..settings_file import read_settings_file
 from ..tasks.base import Setup, Task
 from ..training.callbacks import (
     Checkpoints,
@@ -33,7 +37,7 @@ from ..training.callbacks import (
     StopOnSignal,
 )
 from ..training.distributed import Distributed
-from ..training.loop import Run, train
+from ..training.loop import Callback, Run, train
 from .base import Command, build, given, given_variant_options, register
 
 EXIT_STATUS = {"SIGINT": 130, "SIGTERM": 128 + signal.SIGTERM}
@@ -44,6 +48,8 @@ class RunOptions:
     """Which run folder, and where its settings start from."""
 
     preset: str = option("", "model, training and data settings to start from")
+    config: str = option("", "a JSON or YAML file of model, train and data settings, over the "
+                         "preset; flags override it")  # fmt: skip
     out: str = option("", "run folder (default: runs/<preset or task>)")
     resume: str = option("", "continue the run in this folder where it stopped")
     overwrite: bool = option(False, "replace the run already in --out")
@@ -103,6 +109,11 @@ def refuse_ignored_flags(model_flags: dict[str, Any]) -> None:
         )
 
 
+def sections_of(task: type[Task]) -> dict[str, type]:
+    """The dataclass of each section of a settings file for `task`."""
+    return {"model": ModelConfig, "train": TrainConfig, "data": task.Data}
+
+
 def resolve(task: type[Task], run: RunOptions, args: argparse.Namespace) -> Settings:
     model_flags = flags_of(ModelConfig, args)
     train_flags, data_flags = flags_of(TrainConfig, args), given(args, task.Data)
@@ -110,8 +121,9 @@ def resolve(task: type[Task], run: RunOptions, args: argparse.Namespace) -> Sett
     if run.resume:
         if run.out and Path(run.out) != Path(run.resume):
             raise UserError(f"--resume {run.resume} continues that folder; leave out --out")
-        if run.preset:
-            raise UserError("--preset starts a new run; leave it out with --resume")
+        if run.preset or run.config:
+            which = "--preset" if run.preset else "--config"
+            raise UserError(f"{which} starts a new run; leave it out with --resume")
         folder = RunFolder(run.resume)
         folder.check_resumable()
         if model_flags:
@@ -129,9 +141,12 @@ def resolve(task: type[Task], run: RunOptions, args: argparse.Namespace) -> Sett
             raise UserError(f"--preset {run.preset!r}: {task.name} presets are "
                             f"{', '.join(task.presets)}")  # fmt: skip
         preset = task.presets.get(run.preset, {})
-        train_settings = merge_budget(preset.get("train", {}), train_flags)
-        data_settings = {**preset.get("data", {}), **data_flags}
-        model_settings = merge(ModelConfig, preset.get("model", {}), model_flags)
+        file = read_settings_file(run.config, task.name, sections_of(task)) if run.config else {}
+        train_settings = merge_budget(preset.get("train", {}), file.get("train", {}))
+        train_settings = merge_budget(train_settings, train_flags)
+        data_settings = {**preset.get("data", {}), **file.get("data", {}), **data_flags}
+        model_settings = merge(ModelConfig, preset.get("model", {}), file.get("model", {}))
+        model_settings = merge(ModelConfig, model_settings, model_flags)
         folder = RunFolder(run.out or Path("runs") / (run.preset or task.name))
     where = str(folder)
     return Settings(
@@ -160,7 +175,7 @@ def check_fits(model: ModelConfig, train: TrainConfig, device: torch.device) -> 
 def describe(model: torch.nn.Module) -> str:
     """One line saying what was built."""
     cfg = model.cfg
-    params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    params = parameter_count(model)
     core = ATTENTION[cfg.attention]
     heads = "" if core.parameter_free else f"{cfg.heads} heads, "
     return (
@@ -170,11 +185,16 @@ def describe(model: torch.nn.Module) -> str:
     )
 
 
-def run_training(task_cls: type[Task], args: argparse.Namespace) -> int:
+@contextmanager
+def prepared_run(
+    task_cls: type[Task], args: argparse.Namespace, say: Callable[..., None] = print
+) -> Iterator[tuple[Setup, Task, torch.nn.Module]]:
+    """Check every setting, claim the run folder (held until the block ends), read the data
+    and build (or restore) the model: everything before the first step."""
     run_options = build(RunOptions, args)
     settings = resolve(task_cls, run_options, args)
     dist = Distributed.from_environment()
-    say = print if dist.main else (lambda *text, **kw: None)
+    say = say if dist.main else (lambda *text, **kw: None)
     folder, tcfg = settings.folder, settings.train
     device = pick_device(tcfg.device)
     if device.type == "cuda" and dist.world > 1:
@@ -188,41 +208,50 @@ def run_training(task_cls: type[Task], args: argparse.Namespace) -> int:
                   bool(run_options.resume), say)  # fmt: skip
     claim = folder.claimed(resume=setup.resuming, overwrite=run_options.overwrite)
     with claim if dist.main else nullcontext():
-        return train_in(setup, task_cls)
+        task, model = task_cls.setup(setup)
+        if setup.resuming:
+            say(f"resumed {folder} at step {folder.checkpoint_metadata()['step']}")
+        say(describe(model))
+        budget = f"{tcfg.steps} steps" if tcfg.steps else f"{tcfg.minutes:g} minutes"
+        processes = f"{dist.world} processes × " if dist.world > 1 else ""
+        say(f"training on {device} for {budget}, batch {processes}{tcfg.batch_size}; "
+            f"run folder {folder}")  # fmt: skip
+        yield setup, task, model
 
 
-def train_in(setup: Setup, task_cls: type[Task]) -> int:
-    """Set up the task and model, train, and show what the task shows at the end."""
-    folder, tcfg, dist, say = setup.folder, setup.train, setup.dist, setup.say
-    task, model = task_cls.setup(setup)
-    if setup.resuming:
-        say(f"resumed {folder} at step {folder.checkpoint_metadata()['step']}")
-    say(describe(model))
-    budget = f"{tcfg.steps} steps" if tcfg.steps else f"{tcfg.minutes:g} minutes"
-    processes = f"{dist.world} processes × " if dist.world > 1 else ""
-    say(f"training on {setup.device} for {budget}, batch {processes}{tcfg.batch_size}; "
-        f"run folder {folder}")  # fmt: skip
-    saved = {"task": task_cls.name, "train": tcfg.to_dict(),
-             "data": dataclasses.asdict(setup.data)}  # fmt: skip
-    finished = fit(setup, task, model, saved)
-    if finished.stop is not None:
-        say(f"stopped by {finished.stop} at step {finished.step}; saved. Continue with: "
-            f"attnlab train {task_cls.name} --resume {folder}")  # fmt: skip
-        return EXIT_STATUS.get(finished.stop, 130)
-    if dist.main:
-        task.finish(setup, model)
-    return 0
+def run_training(task_cls: type[Task], args: argparse.Namespace) -> int:
+    """Train, and show what the task shows at the end."""
+    with prepared_run(task_cls, args) as (setup, task, model):
+        finished = fit(setup, task, model, task_cls.name)
+        if finished.stop is not None:
+            setup.say(f"stopped by {finished.stop} at step {finished.step}; saved. Continue "
+                      f"with: attnlab train {task_cls.name} --resume {setup.folder}")  # fmt: skip
+            return EXIT_STATUS.get(finished.stop, 130)
+        if setup.dist.main:
+            task.finish(setup, model)
+        return 0
 
 
-def fit(setup: Setup, task: Task, model: torch.nn.Module, saved: dict[str, Any]) -> Run:
-    """Train with every callback: signals, progress, metrics, evaluation, checkpoints and the
-    final scores of the held-out splits."""
+def fit(
+    setup: Setup,
+    task: Task,
+    model: torch.nn.Module,
+    task_name: str,
+    extra: Iterable[Callback] = (),
+    *,
+    final: bool = True,
+    progress: bool = True,
+) -> Run:
+    """Train with every callback: signals, progress, metrics, evaluation, checkpoints, the
+    `extra` ones and (if `final`) the full scores of the held-out splits at the end."""
     folder, dist = setup.folder, setup.dist
+    saved = {"task": task_name, "train": setup.train.to_dict(),
+             "data": dataclasses.asdict(setup.data)}  # fmt: skip
     log = None
     if dist.main:
         resume_step = folder.checkpoint_metadata()["step"] if setup.resuming else None
         log = folder.metrics_log(task.plot, resume_step)
-    progress = ProgressBar()
+    bar = ProgressBar() if progress else None
 
     def save(run: Run, extra: dict, meta: dict) -> None:
         folder.save_checkpoint(run.model, run.optimizer, extra, meta, saved)
@@ -232,13 +261,14 @@ def fit(setup: Setup, task: Task, model: torch.nn.Module, saved: dict[str, Any])
 
     callbacks = [
         StopOnSignal(),
-        progress,
+        *([bar] if bar else []),
         *([Metrics(log)] if log else []),
-        Evaluation(setup.train.eval_every, log, progress.write),
+        Evaluation(setup.train.eval_every, log, bar.write if bar else setup.say),
         Checkpoints(setup.train.save_every, save, restore if setup.resuming else None),
-        FinalScores(folder.save_results, log, setup.say),
+        *extra,
+        *([FinalScores(folder.save_results, log, setup.say)] if final else []),
     ]
-    return train(model, task, setup.train, setup.device, callbacks, dist)
+    return train(model, task, setup.train, setup.device, callbacks, setup.dist)
 
 
 def train_command(task: type[Task]) -> Command:

@@ -14,6 +14,11 @@ from ..checkpoint import save
 from ..config import ModelConfig, check_supports
 
 
+def parameter_count(module: nn.Module) -> int:
+    """Parameters of a module, each shared one (tied embeddings) counted once."""
+    return sum(p.numel() for p in {id(p): p for p in module.parameters()}.values())
+
+
 class Model(nn.Module):
     """Base of the registered model kinds (`@MODELS.register(kind)`).
 

@@ -50,11 +50,11 @@ class CrossAttention(MultiHeadAttention):
         _, k, v = super().project(memory[:, :0], memory)
         return k, v
 
-    def project(self, x: Tensor, context) -> tuple[Tensor, Tensor, Tensor]:
+    def project(self, x: Tensor, context, state=None) -> tuple[Tensor, Tensor, Tensor]:
         if isinstance(context, tuple):  # keys and values from `keys_values`
-            q, _, _ = super().project(x, x[:, :0])
+            q, _, _ = super().project(x, x[:, :0], state)
             return q, *context
-        return super().project(x, context)
+        return super().project(x, context, state)
 
 
 class DecoderBlock(Block):

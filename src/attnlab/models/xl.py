@@ -22,7 +22,7 @@ from torch import Tensor
 
 from ..attention import MultiHeadAttention
 from ..block import Block
-from ..config import ModelConfig, option
+from ..config import ConfigError, ModelConfig, option
 from ..registry import STACKS
 from .stack import LayerStates, Transformer
 
@@ -127,6 +127,12 @@ class TransformerXL(Transformer):
 
     def make_block(self, cfg: ModelConfig) -> Block:
         return Block(cfg, MemoryAttention(cfg, cfg.options_for(self).memory))
+
+    @classmethod
+    def check_config(cls, cfg: ModelConfig) -> None:
+        if cfg.qkv_conv:  # keys come from memory + segment: the convolution is not defined there
+            raise ConfigError("--qkv-conv applies to self-attention over the layer's own input; "
+                              "--model xl attends over a memory")  # fmt: skip
 
     @classmethod
     def describe(cls, cfg: ModelConfig) -> str:

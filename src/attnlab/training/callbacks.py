@@ -70,8 +70,8 @@ class Evaluation(Callback):
             return
         with run.autocast():
             result = run.task.evaluate(run.model, "valid", quick=True)
-        if self.log:
-            self.log.write(run.step, **result)
+        if self.log:  # with the clock, for curves against time
+            self.log.write(run.step, **result, seconds=round(run.seconds, 3))
             self.log.plot()
         self.say(format_metrics(run.step, result))
 
