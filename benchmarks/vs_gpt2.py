@@ -44,8 +44,9 @@ class GPT2(nn.Module):
             )
         )  # fmt: skip
 
-    def forward(self, tokens):
-        return self.gpt2(tokens).logits
+    def forward(self, tokens, state=None, last=None):
+        logits = self.gpt2(tokens).logits
+        return logits if last is None else logits[:, -last:]
 
 
 def train_plainly(model: nn.Module, cfg: TrainConfig, tokens, context: int) -> int:

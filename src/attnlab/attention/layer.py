@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import ModelConfig
@@ -36,6 +37,7 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         self.core = ATTENTION[cfg.attention](cfg)
         self.position = build_position(cfg, "attention") if positions else None
+        self.qk_norm = cfg.qk_norm
         if self.core.parameter_free:
             self.heads, self.head_dim = 1, cfg.width
             return
@@ -79,6 +81,8 @@ class MultiHeadAttention(nn.Module):
         `new_state` gave, holding the keys of earlier calls."""
         b, t, _ = x.shape
         q, k, v = self.project(x, context)
+        if self.qk_norm:  # unit RMS per head: bounded scores (ViT-22B, Dehghani et al. 2023)
+            q, k = F.rms_norm(q, (q.shape[-1],)), F.rms_norm(k, (k.shape[-1],))
         bias = None
         if self.position is not None:
             start = state.length if state is not None else 0  # position of the first query

@@ -8,6 +8,7 @@ from torch import nn
 
 from ...config import TrainConfig
 from ...registry import SCHEDULES
+from .linear import warmed_up
 
 
 @SCHEDULES.register("cosine")
@@ -18,7 +19,8 @@ class Cosine:
         self.lr, self.min_lr, self.warmup = cfg.lr, cfg.min_lr, cfg.warmup
 
     def __call__(self, step: int, progress: float) -> float:
-        if step < self.warmup:
-            return self.lr * (step + 1) / self.warmup
+        warm = warmed_up(self.lr, self.warmup, step)
+        if warm is not None:
+            return warm
         cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
         return self.min_lr + (self.lr - self.min_lr) * cosine
