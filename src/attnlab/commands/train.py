@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,7 @@ def describe(model: torch.nn.Module) -> str:
 
 
 def run_training(task_cls: type[Task], args: argparse.Namespace) -> int:
+    started = time.perf_counter()
     run_options = build(RunOptions, args)
     settings = resolve(task_cls, run_options, args)
     dist = Distributed.from_environment()
@@ -178,6 +180,8 @@ def run_training(task_cls: type[Task], args: argparse.Namespace) -> int:
         return EXIT_STATUS.get(finished.stop, 130)
     if dist.main:
         task.finish(setup, model)
+    minutes = (time.perf_counter() - started) / 60  # data, training, scores, sample: all of it
+    say(f"done: {minutes:.1f} minutes in all ({finished.seconds / 60:.1f} training)")
     return 0
 
 

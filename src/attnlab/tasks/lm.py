@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from ..checkpoint import unwrap
 from ..config import ModelConfig, TrainConfig, option
-from ..data.encoded import encode_cached
+from ..data.encoded import encode_cached, spread_sample, train_cached
 from ..data.text import TextSplits, load_text
 from ..data.tokenizers import DEFAULT_VOCAB, Tokenizer, train_tokenizer
 from ..data.windows import RandomWindows, Streams
@@ -26,6 +26,10 @@ from .base import EvalConfig, Setup, Task
 
 SPLITS = ("train", "valid", "test")
 SAMPLE_PROMPT = 64  # tokens of the test split the end-of-training sample continues
+# Bytes of the training split a tokenizer learns from, spread over all of it: 2,048 BPE merges
+# learned from 4 MB of the default corpus give its test split 3.085 bytes per token, against
+# 3.093 from all 10 MB, in about half the time.
+TOKENIZER_SAMPLE = 4_000_000
 
 
 @dataclass
@@ -166,8 +170,8 @@ class LanguageModelTask(Task):
         elif data.tokenizer == "bytes":
             tokenizer = train_tokenizer("bytes", [])
         else:
-            texts = [splits.train.decode("utf-8", "replace")]
-            tokenizer = train_tokenizer(data.tokenizer, texts, data.vocab_size or None)
+            sample = spread_sample(splits.train, TOKENIZER_SAMPLE)
+            tokenizer = train_cached(data.tokenizer, sample, data.vocab_size or None)
         text = encode_splits(splits, tokenizer)
         cfg = replace(setup.model, vocab_size=tokenizer.vocab_size)
         check_long_enough(text, cfg.context, data.data)
