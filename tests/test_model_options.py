@@ -73,3 +73,15 @@ def test_recipe_model_is_causal_and_caches_what_it_recomputes(position):
     cached = lm.generate(tokens[:, :5], 40, temperature=0)
     assert torch.equal(cached, lm.generate(tokens[:, :5], 40, temperature=0, use_cache=False))
     assert not any(name.endswith("bias") for name, _ in lm.named_parameters())
+
+
+@pytest.mark.parametrize("name", ["tiny", "small"])
+def test_cpu_presets_build_their_recipe(name):
+    from attnlab.config import TrainConfig
+    from attnlab.tasks.lm import PRESETS, TextData
+
+    preset = PRESETS[name]
+    model = LanguageModel(ModelConfig(**{**preset["model"], "vocab_size": 2048}))
+    assert model.cfg.qk_norm and model.cfg.zero_init and not model.cfg.tie_weights
+    assert TrainConfig(**preset["train"]).optimizer == "muon"
+    assert TextData(**preset["data"]).tokenizer == "bpe"

@@ -64,18 +64,28 @@ class TextEval:
 
 
 # A preset fills in model, training and data settings; flags given on the command line win.
+# The recipe of the CPU presets (benchmarks/recipe.py measures each piece on and off).
+RECIPE_MODEL = dict(position="rope", activation="relu2", qk_norm=True, zero_init=True,
+                    tie_weights=False, bias=False, logit_cap=30.0)  # fmt: skip
+RECIPE_TRAIN = dict(optimizer="muon", schedule="linear", min_lr=0.0)
+RECIPE_DATA = dict(tokenizer="bpe", vocab_size=2048)
+
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    # A few minutes on a 2-core CPU: learns recognisable Python from the default corpus.
+    # Three minutes in all on a 2-core CPU (training, then the scores and a sample).
     "tiny": {
-        "model": dict(context=128, depth=4, width=128, heads=4),
-        # Small batches at a high rate: more steps in the budget beat larger ones here
-        # (batch 32 at 2e-3: 2.55 test bits per byte; batch 16 at 4e-3: 2.27; batch 8: worse).
-        "train": dict(minutes=3.0, batch_size=16, lr=4e-3, warmup=30, eval_every=200),
+        "model": dict(context=128, depth=4, width=128, heads=4, **RECIPE_MODEL),
+        "train": dict(
+            minutes=2.5, batch_size=16, lr=4e-3, warmup=30, eval_every=200, **RECIPE_TRAIN
+        ),  # fmt: skip
+        "data": dict(RECIPE_DATA),
     },
-    # Half an hour to hours on a CPU, minutes on a GPU.
+    # Fifteen minutes in all on a 2-core CPU.
     "small": {
-        "model": dict(context=256, depth=6, width=256, heads=8),
-        "train": dict(steps=5000, batch_size=32, lr=1e-3),
+        "model": dict(context=256, depth=6, width=192, heads=6, **RECIPE_MODEL),
+        "train": dict(
+            minutes=14.0, batch_size=16, lr=3e-3, warmup=50, eval_every=500, **RECIPE_TRAIN
+        ),  # fmt: skip
+        "data": dict(RECIPE_DATA),
     },
     # The model of "Transformers from scratch" behind its 1.343 bits per byte on enwik8:
     # 12 blocks, width 256, context 256, batch 32, about 170,000 batches.
