@@ -13,20 +13,25 @@ from ...config import TrainConfig
 from ...registry import SCHEDULES
 
 
-def warmed_up(lr: float, warmup: int, step: int) -> float | None:
-    """The warm-up's rate at `step` (linear from lr/warmup to lr), or None once it is over."""
-    return lr * (step + 1) / warmup if step < warmup else None
-
-
-@SCHEDULES.register("linear")
-class Linear:
-    """Warm-up over `warmup` steps, then lr -> min_lr in a straight line over the budget."""
+class WarmedUp:
+    """What the schedules share: a linear warm-up from lr/warmup to lr over `warmup` steps,
+    then `decayed(progress)` of the budget share spent (0 to 1)."""
 
     def __init__(self, cfg: TrainConfig, model: nn.Module | None = None):
         self.lr, self.min_lr, self.warmup = cfg.lr, cfg.min_lr, cfg.warmup
 
     def __call__(self, step: int, progress: float) -> float:
-        warm = warmed_up(self.lr, self.warmup, step)
-        if warm is not None:
-            return warm
-        return self.min_lr + (self.lr - self.min_lr) * (1 - min(1.0, progress))
+        if step < self.warmup:
+            return self.lr * (step + 1) / self.warmup
+        return self.decayed(min(1.0, progress))
+
+    def decayed(self, progress: float) -> float:
+        raise NotImplementedError
+
+
+@SCHEDULES.register("linear")
+class Linear(WarmedUp):
+    """Warm-up over `warmup` steps, then lr -> min_lr in a straight line over the budget."""
+
+    def decayed(self, progress: float) -> float:
+        return self.min_lr + (self.lr - self.min_lr) * (1 - progress)

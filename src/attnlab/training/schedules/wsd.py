@@ -11,11 +11,11 @@ from torch import nn
 
 from ...config import TrainConfig, option
 from ...registry import SCHEDULES
-from .linear import warmed_up
+from .linear import WarmedUp
 
 
 @SCHEDULES.register("wsd")
-class WarmupStableDecay:
+class WarmupStableDecay(WarmedUp):
     """Warm-up over `warmup` steps, lr until the last `decay` share of the budget, then a
     straight line to min_lr."""
 
@@ -24,12 +24,9 @@ class WarmupStableDecay:
         decay: float = option(0.3, "share of the budget spent cooling down", above=0, at_most=1)
 
     def __init__(self, cfg: TrainConfig, model: nn.Module | None = None):
-        self.lr, self.min_lr, self.warmup = cfg.lr, cfg.min_lr, cfg.warmup
+        super().__init__(cfg, model)
         self.decay = cfg.options_for(WarmupStableDecay).decay
 
-    def __call__(self, step: int, progress: float) -> float:
-        warm = warmed_up(self.lr, self.warmup, step)
-        if warm is not None:
-            return warm
-        remaining = (1 - min(1.0, progress)) / self.decay  # 1 as the cool-down starts, 0 at the end
+    def decayed(self, progress: float) -> float:
+        remaining = (1 - progress) / self.decay  # 1 as the cool-down starts, 0 at the end
         return self.min_lr + (self.lr - self.min_lr) * min(1.0, remaining)
