@@ -181,7 +181,7 @@ def run_training(task_cls: type[Task], args: argparse.Namespace) -> int:
     if dist.main:
         task.finish(setup, model)
     minutes = (time.perf_counter() - started) / 60  # data, training, scores, sample: all of it
-    say(f"done: {minutes:.1f} minutes in all ({finished.seconds / 60:.1f} training)")
+    say(f"done: {minutes:.1f} minutes in all")
     return 0
 
 
