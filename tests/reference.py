@@ -38,8 +38,14 @@ def allowed_positions(t, s, causal, key_mask=None):
     return allowed
 
 
-def multi_head_attention(layer, x, causal=False, key_mask=None):
-    """Vaswani et al. 2017, eq. 4-5, from a MultiHeadAttention's own weights, head by head."""
+def rms_normalised(x):
+    """x / sqrt(mean(x²)) over the last axis (no gain)."""
+    return x / torch.sqrt((x.double() ** 2).mean(-1, keepdim=True))
+
+
+def multi_head_attention(layer, x, causal=False, key_mask=None, qk_norm=False):
+    """Vaswani et al. 2017, eq. 4-5, from a MultiHeadAttention's own weights, head by head;
+    `qk_norm`: each head's queries and keys RMS-normalised first (Dehghani et al. 2023)."""
     b, t, _ = x.shape
     h, d = layer.heads, layer.head_dim
     w_qkv = layer.to_qkv.weight.double()
@@ -52,6 +58,8 @@ def multi_head_attention(layer, x, causal=False, key_mask=None):
             q = qkv[n, :, head * d : (head + 1) * d]
             k = qkv[n, :, h * d + head * d : h * d + (head + 1) * d]
             v = qkv[n, :, 2 * h * d + head * d : 2 * h * d + (head + 1) * d]
+            if qk_norm:
+                q, k = rms_normalised(q), rms_normalised(k)
             out[n, :, head * d : (head + 1) * d] = softmax_attention(q, k, v, allowed)
     w_o = layer.unify_heads.weight.double()
     b_o = layer.unify_heads.bias.double() if layer.unify_heads.bias is not None else 0

@@ -229,6 +229,15 @@ class ModelConfig:
     dropout: float = option(0.0, "dropout probability", at_least=0, below=1)
     tie_weights: bool = option(True, "share the token embedding with the output layer")
     bias: bool = option(True, "biases in linear layers and LayerNorm")
+    qk_norm: bool = option(
+        False, "RMS-normalise each head's queries and keys (Dehghani et al. 2023)"
+    )
+    zero_init: bool = option(
+        False, "start the maps into the residual stream (and an untied output layer) at zero"
+    )
+    logit_cap: float = option(
+        0.0, "soft-cap the output logits to ±cap by cap·tanh(z/cap) (0: off; Gemma 2)", at_least=0
+    )
     options: dict[str, Any] = field(default_factory=dict)
 
     # The settings that choose a registered variant, whose options `options` holds.
@@ -252,6 +261,8 @@ class ModelConfig:
         if self.qkv_conv and ATTENTION[self.attention].parameter_free:
             raise ConfigError(f"--qkv-conv needs q, k and v projections; --attention "
                               f"{self.attention} has none")  # fmt: skip
+        if self.qk_norm:
+            check_supports(self, ("qk",), "--qk-norm")
         for role, variant in (("position", POSITIONS[self.position]), ("model", stack)):
             check_supports(self, getattr(variant, "needs", ()), f"--{role} {variant.name}")
         for variant in self.variants():

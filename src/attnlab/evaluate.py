@@ -37,10 +37,12 @@ def strided_windows(n: int, context: int) -> Iterator[tuple[int, int, int]]:
         done = end + 1
 
 
-def token_nll_bits(model: nn.Module, batch: Tensor, state=None) -> Tensor:
-    """Bits of each next-token prediction in a (b, t + 1) batch of token runs: (b, t)."""
-    logits = model(batch[:, :-1], state) if state is not None else model(batch[:, :-1])
-    nll = F.cross_entropy(logits.float().transpose(1, 2), batch[:, 1:], reduction="none")
+def token_nll_bits(model: nn.Module, batch: Tensor, state=None, first: int = 0) -> Tensor:
+    """Bits of each next-token prediction in a (b, t + 1) batch of token runs, from offset
+    `first` on: (b, t - first). The output layer computes only the logits scored."""
+    targets = batch[:, 1 + first :]
+    logits = model(batch[:, :-1], state, last=targets.shape[1])
+    nll = F.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")
     return nll / math.log(2)
 
 
@@ -63,8 +65,10 @@ def windowed_nll_bits(
             torch.tensor(column) for column in zip(*windows[i : i + batch_size], strict=True)
         )
         batch = gather_windows(tokens, starts, int(lengths[0]) + 1).to(device)
-        bits = token_nll_bits(model, batch)  # (b, length)
-        keep = torch.arange(bits.shape[1], device=device)[None, :] >= firsts.to(device)[:, None]
+        first = int(firsts.min())
+        bits = token_nll_bits(model, batch, first=first)  # (b, length - first)
+        offsets = torch.arange(first, first + bits.shape[1], device=device)
+        keep = offsets[None, :] >= firsts.to(device)[:, None]
         total += bits[keep].sum().item()
         count += int(keep.sum())
     return total, count

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import ModelConfig
@@ -38,6 +39,7 @@ class MultiHeadAttention(nn.Module):
         self.core = ATTENTION[cfg.attention](cfg)
         self.position = build_position(cfg, "attention") if positions else None
         self.qkv_conv = None
+        self.qk_norm = cfg.qk_norm
         if self.core.parameter_free:
             self.heads, self.head_dim = 1, cfg.width
             return
@@ -92,6 +94,8 @@ class MultiHeadAttention(nn.Module):
         q, k, v = self.project(x, context, state)
         if isinstance(state, ConvState):
             state = state.inner
+        if self.qk_norm:  # unit RMS per head: bounded scores (ViT-22B, Dehghani et al. 2023)
+            q, k = F.rms_norm(q, (q.shape[-1],)), F.rms_norm(k, (k.shape[-1],))
         bias = None
         if self.position is not None:
             start = state.length if state is not None else 0  # position of the first query

@@ -204,7 +204,8 @@ def run_all(cfg: CompareOptions, runs: list[Planned], state: dict[str, Any]) -> 
             measured["peak_memory"] = max(peak, measured.get("peak_memory", 0))
         write_json(out / PLAN_FILE, state)
         if status in INTERRUPTED or interrupted:
-            status = status if status in INTERRUPTED else 130
+            # killed by the signal before it could save (-2, -15): exit as a shell reports it
+            status = (128 - status if status < 0 else status) if status in INTERRUPTED else 130
             finished = sum(RunFolder(r.folder).has_results() for r in runs)
             print(f"stopped: {finished} of {len(runs)} runs finished; the same command "
                   "continues the comparison")  # fmt: skip

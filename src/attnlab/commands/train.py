@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import signal
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -221,6 +222,7 @@ def prepared_run(
 
 def run_training(task_cls: type[Task], args: argparse.Namespace) -> int:
     """Train, and show what the task shows at the end."""
+    started = time.perf_counter()
     with prepared_run(task_cls, args) as (setup, task, model):
         finished = fit(setup, task, model, task_cls.name)
         if finished.stop is not None:
@@ -229,7 +231,9 @@ def run_training(task_cls: type[Task], args: argparse.Namespace) -> int:
             return EXIT_STATUS.get(finished.stop, 130)
         if setup.dist.main:
             task.finish(setup, model)
-        return 0
+    minutes = (time.perf_counter() - started) / 60  # data, training, scores, sample: all of it
+    setup.say(f"done: {minutes:.1f} minutes in all")
+    return 0
 
 
 def fit(

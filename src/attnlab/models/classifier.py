@@ -43,7 +43,7 @@ class Classifier(Model):
         self.stack = build_stack(cfg)
         self.norm = norm(cfg) if cfg.norm == "pre" else nn.Identity()
         self.head = nn.Linear(cfg.width, num_classes)
-        init_weights(self, cfg.depth)
+        init_weights(self, cfg.depth, cfg.zero_init)
 
     @classmethod
     def from_pretrained(

@@ -29,19 +29,29 @@ class LanguageModel(Model):
         self.stack = build_stack(cfg)
         self.norm = norm(cfg) if cfg.norm == "pre" else nn.Identity()
         self.head = nn.Linear(cfg.width, cfg.vocab_size, bias=False)
-        init_weights(self, cfg.depth)
+        init_weights(self, cfg.depth, cfg.zero_init)
         if cfg.tie_weights:
             self.head.weight = self.embedding.tokens.weight
+        elif cfg.zero_init:
+            nn.init.zeros_(self.head.weight)
 
-    def forward(self, tokens: Tensor, state=None) -> Tensor:
+    def forward(self, tokens: Tensor, state=None, last: int | None = None) -> Tensor:
         """`state` (from `new_state`) holds what earlier calls saw, e.g. a key/value cache;
-        then `tokens` continue that text."""
+        then `tokens` continue that text. `last`: only the last `last` positions' logits,
+        (b, last, vocab_size), sparing the output layer's work on the others (generation
+        wants one, scoring strided windows the second half)."""
         if tokens.shape[1] > self.cfg.context and not reads_segments(self.cfg.model):
             raise ValueError(f"{tokens.shape[1]} tokens exceed the context of {self.cfg.context}")
         start = state.length if state is not None else 0
         x = self.embedding(tokens, start)
         x = self.stack(x, causal=True, state=state)
-        return self.head(self.norm(x))
+        if last is not None:
+            x = x[:, x.shape[1] - last :]
+        logits = self.head(self.norm(x))
+        if self.cfg.logit_cap:
+            cap = self.cfg.logit_cap  # Gemma 2 (Gemma Team 2024, §2): z -> cap·tanh(z / cap)
+            logits = cap * torch.tanh(logits / cap)
+        return logits
 
     def loss(self, tokens: Tensor, targets: Tensor, state=None) -> tuple[Tensor, dict[str, float]]:
         """Mean cross-entropy in nats per token, plus whatever the stack adds (ponder cost).
@@ -92,10 +102,10 @@ class LanguageModel(Model):
         state = self.new_state() if use_cache else None
         bounded = state is None or state.bounded
         if bounded:
-            logits = self(text[:, start:length], state)[:, -1]
+            logits = self(text[:, start:length], state, last=1)[:, -1]
         else:
             for segment in prompt.split(context, dim=1):
-                logits = self(segment, state)[:, -1]
+                logits = self(segment, state, last=1)[:, -1]
         for i in range(max_new_tokens):
             token = sample_next(logits, temperature, top_k, top_p, generator)
             text[:, length] = token
@@ -107,12 +117,12 @@ class LanguageModel(Model):
                 start = length - keep
                 if state is not None:
                     state.reset()
-                    logits = self(text[:, start:length], state)[:, -1]
+                    logits = self(text[:, start:length], state, last=1)[:, -1]
                     continue
             if state is not None:
-                logits = self(text[:, length - 1 : length], state)[:, -1]
+                logits = self(text[:, length - 1 : length], state, last=1)[:, -1]
             else:
-                logits = self(text[:, start:length])[:, -1]
+                logits = self(text[:, start:length], last=1)[:, -1]
         self.train(was_training)
 
     def generate(self, prompt: Tensor, max_new_tokens: int, **options) -> Tensor:

@@ -118,14 +118,25 @@ class InputEmbedding(nn.Module):
         return self.dropout(x)
 
 
-def init_weights(model: nn.Module, depth: int) -> None:
+# The maps that write into the residual stream.
+RESIDUAL_OUTPUTS = ("unify_heads.weight", "feed_forward.2.weight")
+
+
+def init_weights(model: nn.Module, depth: int, zero_outputs: bool = False) -> None:
     """GPT-2's initialisation: N(0, 0.02) everywhere, and the projections that write into the
-    residual stream scaled by 1/√(2·depth) so the stream's variance does not grow with depth."""
+    residual stream scaled by 1/√(2·depth) so the stream's variance does not grow with depth.
+
+    `zero_outputs` starts those projections at zero instead, so every block begins as the
+    identity and the first steps train the embedding-to-output path alone (the modded-nanoGPT
+    speed runs; cf. Fixup, Zhang et al. 2019, and ReZero, Bachlechner et al. 2020)."""
     for name, p in model.named_parameters():
         if p.dim() < 2 or "norm" in name:
             continue
+        if zero_outputs and name.endswith(RESIDUAL_OUTPUTS):
+            nn.init.zeros_(p)
+            continue
         std = 0.02
-        if name.endswith(("unify_heads.weight", "feed_forward.2.weight")):
+        if name.endswith(RESIDUAL_OUTPUTS):
             std /= (2 * depth) ** 0.5
         nn.init.normal_(p, mean=0.0, std=std)
     for module in model.modules():

@@ -70,8 +70,8 @@ class Evaluation(Callback):
             return
         with run.autocast():
             result = run.task.evaluate(run.model, "valid", quick=True)
-        if self.log:  # with the clock, for curves against time
-            self.log.write(run.step, **result, seconds=round(run.seconds, 3))
+        if self.log:  # with the training seconds so far, for curves against wall-clock time
+            self.log.write(run.step, seconds=round(run.seconds, 2), **result)
             self.log.plot()
         self.say(format_metrics(run.step, result))
 

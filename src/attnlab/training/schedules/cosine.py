@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import math
 
-from torch import nn
-
-from ...config import TrainConfig
 from ...registry import SCHEDULES
+from .linear import WarmedUp
 
 
 @SCHEDULES.register("cosine")
-class Cosine:
+class Cosine(WarmedUp):
     """Warm-up over `warmup` steps, then lr -> min_lr along a half cosine over the budget."""
 
-    def __init__(self, cfg: TrainConfig, model: nn.Module | None = None):
-        self.lr, self.min_lr, self.warmup = cfg.lr, cfg.min_lr, cfg.warmup
-
-    def __call__(self, step: int, progress: float) -> float:
-        if step < self.warmup:
-            return self.lr * (step + 1) / self.warmup
-        cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    def decayed(self, progress: float) -> float:
+        cosine = 0.5 * (1 + math.cos(math.pi * progress))
         return self.min_lr + (self.lr - self.min_lr) * cosine

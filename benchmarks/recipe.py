@@ -1,0 +1,114 @@
+"""The training recipe of a language-model preset, lever by lever: the preset as it is, then
+with each lever turned off alone, for one or more seeds, each through `attnlab train lm` on
+the default corpus; plus the preset with every lever off (the recipe before them). Writes the
+ablation as JSON and a plot of bits per byte against training seconds, with the standard
+compressors on the same test bytes as horizontal lines.
+
+    .venv/bin/python -m benchmarks.recipe --preset tiny --seeds 0 1 \\
+        --json benchmarks/results/recipe_tiny.json --plot benchmarks/results/recipe_tiny.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from attnlab.evaluate import compressor_bits_per_byte
+from attnlab.tasks.lm import PRESETS, TextData, read_splits
+from benchmarks.common import attnlab, results_of, table
+
+# Each lever of the recipe, and the flags that turn it off (back to the settings before it).
+LEVERS: dict[str, list[str]] = {
+    "BPE 2048 (off: bytes)": ["--tokenizer", "bytes"],
+    "Muon (off: AdamW)": ["--optimizer", "adamw"],
+    "linear decay to 0 (off: cosine to lr/10)": ["--schedule", "cosine", "--min-lr", "LR/10"],
+    "QK-norm": ["--no-qk-norm"],
+    "zero-initialised outputs": ["--no-zero-init"],
+    "logit soft-cap": ["--logit-cap", "0"],
+    "ReLU² (off: ReLU)": ["--activation", "relu"],
+    "rotary positions (off: learned)": ["--position", "learned"],
+    "untied output layer (off: tied)": ["--tie-weights"],
+    "no biases (off: biases)": ["--bias"],
+}
+
+
+def flags_off(levers: list[str], lr: float) -> list[str]:
+    flags: list[str] = []
+    for name in levers:
+        flags += [f"{lr / 10:g}" if f == "LR/10" else f for f in LEVERS[name]]
+    return flags
+
+
+def curve(run: Path) -> list[tuple[float, float]]:
+    """(training seconds, quick validation bits per byte) of each check of a run."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [(r["seconds"], r["valid_bpb"]) for r in rows if "seconds" in r and "valid_bpb" in r]
+
+
+def plot(runs: dict[str, Path], compressors: dict[str, float], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for label, run in runs.items():
+        seconds, bpb = zip(*curve(run), strict=True)
+        line = ax.plot(seconds, bpb, marker=".", label=label)[0]
+        final = results_of(run)
+        ax.scatter([final["seconds"]], [final["test_bpb"]], color=line.get_color(), marker="o",
+                   s=50, zorder=3)  # fmt: skip
+    for i, (name, bpb) in enumerate(sorted(compressors.items(), key=lambda kv: -kv[1])):
+        ax.axhline(bpb, color="grey", linestyle=("--", ":", "-.")[i % 3], linewidth=1)
+        ax.text(0, bpb, f" {name} {bpb:.2f}", va="bottom", fontsize=8, color="grey")
+    ax.set_xlabel("training seconds")
+    ax.set_ylabel("bits per byte (lines: validation checks; dots: whole test split)")
+    ax.set_ylim(top=min(4.0, ax.get_ylim()[1]))
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--levers", nargs="*", default=list(LEVERS), choices=list(LEVERS))
+    parser.add_argument("--budget", nargs="*", default=[], help="e.g. --minutes 3 or --steps 500")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench-recipe"))
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--plot", type=Path)
+    args = parser.parse_args()
+    lr = PRESETS[args.preset]["train"]["lr"]
+    configs = {"preset": [], **{f"- {n}": flags_off([n], lr) for n in args.levers},
+               "every lever off": flags_off(list(LEVERS), lr)}  # fmt: skip
+    rows, first_seed = [], {}
+    args.out.mkdir(parents=True, exist_ok=True)
+    for seed in args.seeds:
+        for label, flags in configs.items():
+            run = args.out / f"{label.replace(' ', '_').replace('/', '')}-{seed}"
+            attnlab("train", "lm", "--preset", args.preset, *args.budget, "--seed", seed,
+                    "--sample-tokens", 0, "--out", run, "--overwrite", *flags,
+                    log=args.out / f"{run.name}.log")  # fmt: skip
+            result = results_of(run)
+            rows.append({"config": label, "seed": seed, "steps": result["step"],
+                         "seconds": round(result["seconds"], 1),
+                         "valid bpb": round(result["valid_bpb"], 4),
+                         "test bpb": round(result["test_bpb"], 4)})  # fmt: skip
+            print(rows[-1], flush=True)
+            first_seed.setdefault(label, run)
+    print(table(rows, ["config", "seed", "steps", "seconds", "valid bpb", "test bpb"]))
+    compressors = compressor_bits_per_byte(read_splits(TextData()).test)
+    if args.json:
+        summary = {"preset": args.preset, "budget": args.budget, "compressors": compressors,
+                   "rows": rows}  # fmt: skip
+        args.json.write_text(json.dumps(summary, indent=2))
+    if args.plot:
+        shown = {k: first_seed[k] for k in ("preset", "every lever off") if k in first_seed}
+        plot(shown, compressors, args.plot, f"--preset {args.preset}: bits per byte over time")
+
+
+if __name__ == "__main__":
+    main()
