@@ -2,7 +2,7 @@
 
 from .checkpoint import load
 from .config import ModelConfig
-from .models import Classifier, LanguageModel
+from .models import DNC, NTM, Classifier, LanguageModel
 
-__all__ = ["Classifier", "LanguageModel", "ModelConfig", "load"]
+__all__ = ["DNC", "NTM", "Classifier", "LanguageModel", "ModelConfig", "load"]
 __version__ = "0.1.0"

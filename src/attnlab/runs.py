@@ -10,6 +10,7 @@ the one place that knows its files.
     train.json                       the training settings of that checkpoint, to read
     results.json                     the final scores of the held-out splits
     metrics.jsonl, tensorboard/, curves.png, *.png
+    bit-error.png, memory.png        an algorithmic run's pictures
 
 Every file is written atomically (`io.atomic_write`), so an interrupted save leaves the
 previous checkpoint intact. The checkpoint carries its own settings: a resume that fails
@@ -49,9 +50,11 @@ class RunFolder:
     METRICS = "metrics.jsonl"
     TENSORBOARD = "tensorboard"
     CURVES = "curves.png"
+    BIT_ERROR_PLOT = "bit-error.png"  # an algorithmic run's bit error against length
+    MEMORY_PLOT = "memory.png"  # its memory weightings over one example
     # What a run writes; `--overwrite` removes exactly these.
     RUN_FILES = (CONFIG, WEIGHTS, TOKENIZER, LABELS, CHECKPOINT, SETTINGS, RESULTS, METRICS,
-                 CURVES)  # fmt: skip
+                 CURVES, BIT_ERROR_PLOT, MEMORY_PLOT)  # fmt: skip
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)

@@ -121,7 +121,9 @@ def resolve(task: type[Task], run: RunOptions, args: argparse.Namespace) -> Sett
         if run.preset and run.preset not in task.presets:
             raise UserError(f"--preset {run.preset!r}: {task.name} presets are "
                             f"{', '.join(task.presets)}")  # fmt: skip
-        preset = task.presets.get(run.preset, {})
+        preset = (
+            task.presets[run.preset] if run.preset else task.defaults({**data_flags, **model_flags})
+        )
         train_settings = merge_budget(preset.get("train", {}), train_flags)
         data_settings = {**preset.get("data", {}), **data_flags}
         model_settings = merge(ModelConfig, preset.get("model", {}), model_flags)
@@ -139,6 +141,12 @@ def describe(model: torch.nn.Module) -> str:
     """One line saying what was built."""
     cfg = model.cfg
     params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    stack = STACKS[cfg.model]
+    if getattr(stack, "recurrent", False):  # no attention, heads, context or positions
+        return (
+            f"model: {cfg.model}, {stack.describe(cfg)}, width {cfg.width}, "
+            f"{params / 1e6:.2f}M parameters"
+        )
     core = ATTENTION[cfg.attention]
     heads = "" if core.parameter_free else f"{cfg.heads} heads, "
     return (

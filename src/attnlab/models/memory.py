@@ -1,0 +1,251 @@
+"""What the external-memory networks share: reading and writing a memory matrix by soft
+weightings, content addressing, and a layer stack that reads its input one position at a time.
+
+The Neural Turing Machine (Graves et al. 2014, `ntm.py`) and the Differentiable Neural Computer
+(Graves et al. 2016, `dnc.py`) keep a memory M of N slots of width W beside a controller
+network. At every step the controller emits, for each head, the parameters of a weighting
+w over the N slots (a distribution: w ≥ 0, Σ w = 1); a read head returns r = Mᵀw, a write
+head erases and adds along its weighting. Content addressing is the same in both papers:
+
+    K(k, M[i]) = k·M[i] / (‖k‖ ‖M[i]‖)                   (NTM eq. 6, cosine similarity)
+    w^c[i] = exp(β K(k, M[i])) / Σ_j exp(β K(k, M[j]))   (NTM eq. 5; DNC's C(M, k, β))
+
+A recurrent stack carries its state (controller, memory, weightings) from step to step. The
+state handed in by the caller (`new_state`) keeps it across calls, like a key/value cache:
+generation feeds one position at a time. A state made with `record=True` also keeps every
+step's read and write weightings, the memory-access pictures of both papers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..config import ConfigError, ModelConfig, option
+
+# The least norm a key or slot is divided by: an all-zero one has similarity 0, not 0/0.
+COSINE_EPS = 1e-8
+
+Carry = dict[str, Tensor]
+
+
+def content_weights(memory: Tensor, keys: Tensor, strengths: Tensor) -> Tensor:
+    """softmax over slots of β · cosine(k, M[i]) (NTM eq. 5-6; DNC's content lookup C).
+
+    memory (b, N, W), keys (b, H, W), strengths β (b, H) -> weightings (b, H, N)."""
+    unit_keys, unit_slots = (F.normalize(x, dim=-1, eps=COSINE_EPS) for x in (keys, memory))
+    similarity = unit_keys @ unit_slots.transpose(1, 2)  # (b, H, N)
+    return torch.softmax(strengths[..., None] * similarity, dim=-1)
+
+
+def read(memory: Tensor, weights: Tensor) -> Tensor:
+    """r = Σ_i w[i] M[i] (NTM eq. 2; DNC r = Mᵀw): (b, N, W), (b, H, N) -> (b, H, W)."""
+    return weights @ memory
+
+
+def erase_and_add(memory: Tensor, weights: Tensor, erase: Tensor, add: Tensor) -> Tensor:
+    """Every write head erases, then every head adds (NTM eq. 3-4; DNC's write):
+
+        M ← M ∘ Π_h (1 − w_h e_hᵀ) + Σ_h w_h a_hᵀ
+
+    memory (b, N, W), weights (b, H, N), erase e and add a (b, H, W) -> (b, N, W)."""
+    if weights.shape[1] == 1:  # one head: M + w (a − M ∘ e), the same in fewer passes over M
+        return memory + weights[:, 0, :, None] * (add - memory * erase)
+    kept = (1 - weights[..., None] * erase[:, :, None, :]).prod(dim=1)  # (b, N, W)
+    return memory * kept + weights.transpose(1, 2) @ add
+
+
+def oneplus(x: Tensor) -> Tensor:
+    """1 + log(1 + eˣ): a strength in [1, ∞) (DNC, Methods)."""
+    return 1 + F.softplus(x)
+
+
+def lstm_forget_bias(cell: nn.Module) -> None:
+    """Start an LSTM's forget gates open (bias 1, Gers et al. 2000; Collier & Beel 2018's
+    controller), so early gradients pass through its cell. Gate order: input, forget, ..."""
+    with torch.no_grad():
+        for name, bias in cell.named_parameters():
+            if name.startswith("bias_ih"):
+                bias.zero_()
+                bias[bias.shape[0] // 4 : bias.shape[0] // 2] = 1.0
+            elif name.startswith("bias_hh"):
+                bias.zero_()
+
+
+@dataclass
+class RecurrentState:
+    """What a recurrent stack carries from one call to the next; `length`: positions read.
+
+    `bounded`: generation treats it like a key/value cache (the window moves on at the
+    context and the state is rebuilt from the kept tokens), so cached and uncached generation
+    see the same tokens. With `record`, every step appends its weightings to `trace`."""
+
+    record: bool = False
+    carry: Carry | None = None
+    length: int = 0
+    batch: int = 0
+    trace: list[dict[str, Tensor]] = field(default_factory=list)
+    bounded: ClassVar[bool] = True
+
+    def reset(self) -> None:
+        self.carry, self.length, self.trace = None, 0, []
+
+    def weightings(self) -> dict[str, Tensor]:
+        """The recorded weightings, stacked over time: name -> (b, t, heads, N)."""
+        if not self.trace:
+            return {}
+        return {name: torch.stack([s[name] for s in self.trace], 1) for name in self.trace[0]}
+
+
+def check_right_padded(mask: Tensor | None) -> None:
+    """A recurrent stack reads left to right, so padding must follow the real positions:
+    then the real positions never see it, and no mask is needed."""
+    if mask is not None and (mask[:, 1:] & ~mask[:, :-1]).any():
+        raise ValueError("a recurrent stack takes padding after the real positions only")
+
+
+@dataclass
+class MemoryOptions:
+    """The settings every external memory has (`--ntm.slots`, `--dnc.slots`, ...)."""
+
+    slots: int = option(128, "memory locations N", at_least=1)
+    slot_width: int = option(20, "width W of each memory location", at_least=1)
+    read_heads: int = option(1, "read heads", at_least=1)
+    controller: str = option(
+        "lstm", "controller: an LSTM cell or a feed-forward layer", choices=("lstm", "feedforward")
+    )
+    clip: float = option(
+        20.0, "clip the controller's head parameters and outputs to ±clip (0: never)", at_least=0
+    )
+
+
+class RecurrentStack(nn.Module):
+    """Base of the layer stacks that read one position at a time (`STACKS`): x (b, t, width)
+    -> (b, t, width), always causal, no attention core and no position encoding.
+
+    A subclass gives `initial(batch, like)`, the carry before the first position, and
+    `step(x_t, carry, trace)`, one position: (y_t, new carry), adding its weightings to
+    `trace` when that is a dict. Or it overrides `run` to read the whole sequence at once.
+    """
+
+    needs: ClassVar[frozenset[str]] = frozenset()
+    fixed_position = "none"  # the order of reading is the position
+    recurrent = True
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.width = cfg.width
+        self.aux_loss: Tensor | float = 0.0
+        self.stats: dict[str, float] = {}
+
+    @classmethod
+    def check_config(cls, cfg: ModelConfig) -> None:
+        if cfg.attention != "dense":
+            raise ConfigError(
+                f"--model {cls.name} holds no attention core; --attention {cfg.attention} "
+                "applies to the transformer stacks (transformer, universal, xl)"
+            )
+
+    @classmethod
+    def describe(cls, cfg: ModelConfig) -> str:
+        return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in cfg.options[cls.name].items())
+
+    def memory_slots(self) -> int | None:
+        """How many vectors the memory holds (None: no external memory)."""
+        return None
+
+    def new_state(self, capacity: int = 0, record: bool = False) -> RecurrentState:
+        return RecurrentState(record=record)
+
+    def forward(
+        self,
+        x: Tensor,
+        *,
+        mask: Tensor | None = None,
+        causal: bool = False,
+        state: RecurrentState | None = None,
+    ) -> Tensor:
+        """`causal` is accepted for the stack interface: a recurrent stack always is."""
+        check_right_padded(mask)
+        carry = state.carry if state is not None else None
+        if carry is not None and state.batch != x.shape[0]:
+            raise ValueError("the state holds another batch size; start a new state")
+        if carry is None:
+            carry = self.initial(x.shape[0], x)
+        trace = state.trace if state is not None and state.record else None
+        y, carry = self.run(x, carry, trace)
+        if state is not None:
+            state.carry, state.length, state.batch = carry, state.length + x.shape[1], x.shape[0]
+        return y
+
+    def run(self, x: Tensor, carry: Carry, trace: list | None) -> tuple[Tensor, Carry]:
+        outputs = []
+        for t in range(x.shape[1]):
+            record: dict[str, Tensor] | None = {} if trace is not None else None
+            y, carry = self.step(x[:, t], carry, record)
+            outputs.append(y)
+            if trace is not None:
+                trace.append({k: v.detach() for k, v in record.items()})
+        return torch.stack(outputs, dim=1), carry
+
+    def initial(self, batch: int, like: Tensor) -> Carry:
+        raise NotImplementedError
+
+    def step(
+        self, x: Tensor, carry: Carry, trace: dict[str, Tensor] | None
+    ) -> tuple[Tensor, Carry]:
+        raise NotImplementedError
+
+
+class Controller(nn.Module):
+    """The network that drives the heads: an LSTM cell (the default of both papers) or a
+    feed-forward layer (NTM §4: fewer parameters, more transparent), fed the input and the
+    last read vectors. `initial`/`__call__` work on the carry's "h" and "c"."""
+
+    def __init__(self, inputs: int, size: int, kind: str = "lstm"):
+        super().__init__()
+        self.kind, self.size = kind, size
+        if kind == "lstm":
+            self.cell: nn.Module = nn.LSTMCell(inputs, size)
+            lstm_forget_bias(self.cell)
+        else:
+            self.cell = nn.Linear(inputs, size)
+
+    def initial(self, batch: int, like: Tensor) -> Carry:
+        if self.kind != "lstm":
+            return {}
+        zeros = like.new_zeros(batch, self.size)
+        return {"h": zeros, "c": zeros}
+
+    def forward(self, x: Tensor, carry: Carry) -> tuple[Tensor, Carry]:
+        """-> (output (b, size), the controller's part of the new carry)."""
+        if self.kind != "lstm":
+            return torch.tanh(self.cell(x)), {}
+        h, c = self.cell(x, (carry["h"], carry["c"]))
+        return h, {"h": h, "c": c}
+
+
+def learned_start(count: int, size: int) -> nn.Parameter:
+    """A learned starting vector per head (Collier & Beel 2018: learned initial read vectors
+    and weightings train faster than fixed ones), from zero: a uniform weighting after a
+    softmax, a zero read vector after tanh."""
+    return nn.Parameter(torch.zeros(count, size))
+
+
+def expand_start(start: Tensor, batch: int, like: Tensor) -> Tensor:
+    return start.to(like.dtype).expand(batch, *start.shape)
+
+
+def clip_parameters(x: Tensor, limit: float) -> Tensor:
+    """Collier & Beel 2018 clip the controller's head parameters and outputs to ±limit: a
+    weighting cannot become so sharp that its gradient vanishes or explodes."""
+    return x.clamp(-limit, limit) if limit > 0 else x
+
+
+def split_sizes(x: Tensor, sizes: dict[str, int]) -> dict[str, Tensor]:
+    """The interface vector cut into named parts: (b, Σ sizes) -> name -> (b, size)."""
+    return dict(zip(sizes, x.split(list(sizes.values()), dim=-1), strict=True))
