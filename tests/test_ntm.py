@@ -137,7 +137,7 @@ def test_one_step_reads_before_writing_with_the_papers_addressing():
     carry["memory"] = torch.randn(3, 9, 4, dtype=torch.float64)  # a memory worth reading
     y, new = stack.step(x, carry, None)
     out, _ = stack.controller(torch.cat((x, carry["reads"].flatten(1)), -1), carry)
-    p, writing = stack.head_parameters(out)
+    p = stack.head_parameters(out)
     for b in range(3):
         weights = [ref.ntm_weighting(carry["memory"][b], carry["weights"][b, h], p["key"][b, h],
                                      float(p["strength"][b, h]), float(p["gate"][b, h]),
@@ -146,8 +146,7 @@ def test_one_step_reads_before_writing_with_the_papers_addressing():
         assert relative_error(new["weights"][b], torch.stack(weights)) < 1e-10
         reads = torch.stack([ref.read_vector(carry["memory"][b], w) for w in weights[:2]])
         assert relative_error(new["reads"][b], reads) < 1e-10
-        memory = ref.write(carry["memory"][b], weights[2:], writing["erase"][b],
-                           writing["add"][b])  # fmt: skip
+        memory = ref.write(carry["memory"][b], weights[2:], p["erase"][b], p["add"][b])
         assert relative_error(new["memory"][b], memory) < 1e-10
     expected = stack.to_output(torch.cat((out, new["reads"].flatten(1)), -1)).clamp(-20, 20)
     assert torch.equal(y, expected)

@@ -35,14 +35,13 @@ from ..registry import MODELS, STACKS
 from .memory import (
     Carry,
     Controller,
+    Interface,
     MemoryOptions,
     RecurrentStack,
     clip_parameters,
     content_weights,
     erase_and_add,
-    oneplus,
     read,
-    split_sizes,
 )
 from .sequence import SequenceModel
 
@@ -102,13 +101,15 @@ class DNCStack(RecurrentStack):
             o.slots, o.slot_width, o.read_heads, o.clip,
         )  # fmt: skip
         r, w = o.read_heads, o.slot_width
-        self.interface = {
-            "read_keys": r * w, "read_strengths": r, "write_key": w, "write_strength": 1,
-            "erase": w, "write_vector": w, "free_gates": r, "allocation_gate": 1,
-            "write_gate": 1, "read_modes": 3 * r,
-        }  # fmt: skip
+        self.interface = Interface({
+            "read_keys": ("none", r * w), "write_key": ("none", w), "write_vector": ("none", w),
+            "read_strengths": ("oneplus", r), "write_strength": ("oneplus", 1),
+            "erase": ("sigmoid", w), "free_gates": ("sigmoid", r),
+            "allocation_gate": ("sigmoid", 1), "write_gate": ("sigmoid", 1),
+            "read_modes": ("none", 3 * r),
+        })  # fmt: skip
         self.controller = Controller(cfg.width + r * w, cfg.width, o.controller)
-        self.to_interface = nn.Linear(cfg.width, sum(self.interface.values()))
+        self.to_interface = nn.Linear(cfg.width, self.interface.size)
         self.to_output = nn.Linear(cfg.width + r * w, cfg.width)
 
     def memory_slots(self) -> int:
@@ -130,21 +131,16 @@ class DNCStack(RecurrentStack):
 
     def parse_interface(self, out: Tensor) -> dict[str, Tensor]:
         """The controller output (b, width) as the interface vector ξ's parts, squashed to
-        their ranges (DNC, Methods: "Interface parameters")."""
+        their ranges (DNC, Methods: "Interface parameters"): strengths through oneplus, gates
+        and the erase vector through a sigmoid, read modes through a softmax per head."""
         b, r, w = out.shape[0], self.reads, self.slot_width
-        xi = split_sizes(clip_parameters(self.to_interface(out), self.clip), self.interface)
+        xi = self.interface(clip_parameters(self.to_interface(out), self.clip))
         return {
-            "read_keys": xi["read_keys"].view(b, r, w),
-            "read_strengths": oneplus(xi["read_strengths"]),
-            "write_key": xi["write_key"].view(b, 1, w),
-            "write_strength": oneplus(xi["write_strength"]),
-            "erase": torch.sigmoid(xi["erase"]).view(b, 1, w),
+            **xi, "read_keys": xi["read_keys"].view(b, r, w),
+            "write_key": xi["write_key"].view(b, 1, w), "erase": xi["erase"].view(b, 1, w),
             "write_vector": xi["write_vector"].view(b, 1, w),
-            "free_gates": torch.sigmoid(xi["free_gates"]),
-            "allocation_gate": torch.sigmoid(xi["allocation_gate"]),
-            "write_gate": torch.sigmoid(xi["write_gate"]),
             "read_modes": torch.softmax(xi["read_modes"].view(b, r, 3), dim=-1),
-        }
+        }  # fmt: skip
 
     def step(self, x: Tensor, carry: Carry, trace: dict | None) -> tuple[Tensor, Carry]:
         inputs = torch.cat((x, carry["reads"].flatten(1)), dim=-1)

@@ -18,6 +18,7 @@ step's read and write weightings, the memory-access pictures of both papers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -37,14 +38,14 @@ def content_weights(memory: Tensor, keys: Tensor, strengths: Tensor) -> Tensor:
     """softmax over slots of β · cosine(k, M[i]) (NTM eq. 5-6; DNC's content lookup C).
 
     memory (b, N, W), keys (b, H, W), strengths β (b, H) -> weightings (b, H, N)."""
-    unit_keys, unit_slots = (F.normalize(x, dim=-1, eps=COSINE_EPS) for x in (keys, memory))
-    similarity = unit_keys @ unit_slots.transpose(1, 2)  # (b, H, N)
-    return torch.softmax(strengths[..., None] * similarity, dim=-1)
+    dots = torch.bmm(keys, memory.transpose(1, 2))  # (b, H, N)
+    norms = keys.norm(dim=-1, keepdim=True) * memory.norm(dim=-1)[:, None, :]
+    return torch.softmax(strengths[..., None] * dots / norms.clamp_min(COSINE_EPS), dim=-1)
 
 
 def read(memory: Tensor, weights: Tensor) -> Tensor:
     """r = Σ_i w[i] M[i] (NTM eq. 2; DNC r = Mᵀw): (b, N, W), (b, H, N) -> (b, H, W)."""
-    return weights @ memory
+    return torch.bmm(weights, memory)
 
 
 def erase_and_add(memory: Tensor, weights: Tensor, erase: Tensor, add: Tensor) -> Tensor:
@@ -184,9 +185,9 @@ class RecurrentStack(nn.Module):
 
     def run(self, x: Tensor, carry: Carry, trace: list | None) -> tuple[Tensor, Carry]:
         outputs = []
-        for t in range(x.shape[1]):
+        for x_t in x.unbind(dim=1):
             record: dict[str, Tensor] | None = {} if trace is not None else None
-            y, carry = self.step(x[:, t], carry, record)
+            y, carry = self.step(x_t, carry, record)
             outputs.append(y)
             if trace is not None:
                 trace.append({k: v.detach() for k, v in record.items()})
@@ -246,6 +247,30 @@ def clip_parameters(x: Tensor, limit: float) -> Tensor:
     return x.clamp(-limit, limit) if limit > 0 else x
 
 
-def split_sizes(x: Tensor, sizes: dict[str, int]) -> dict[str, Tensor]:
-    """The interface vector cut into named parts: (b, Σ sizes) -> name -> (b, size)."""
-    return dict(zip(sizes, x.split(list(sizes.values()), dim=-1), strict=True))
+SQUASHES: dict[str, Callable[[Tensor], Tensor]] = {
+    "tanh": torch.tanh, "sigmoid": torch.sigmoid, "softplus": F.softplus, "oneplus": oneplus,
+    "none": lambda x: x,
+}  # fmt: skip
+
+
+class Interface:
+    """The controller's parameters for the memory, by name: `parts` maps each name to the
+    function that squashes it into its range and its size. The linear layer's outputs are
+    laid out by squashing function, so each function runs once per step, not once per part.
+    Parts that need a softmax over a few values per head are left to the caller ("none")."""
+
+    def __init__(self, parts: dict[str, tuple[str, int]]):
+        self.groups: dict[str, dict[str, int]] = {}
+        for name, (squash, size) in parts.items():
+            self.groups.setdefault(squash, {})[name] = size
+        self.sizes = [sum(group.values()) for group in self.groups.values()]
+        self.size = sum(self.sizes)
+
+    def __call__(self, raw: Tensor) -> dict[str, Tensor]:
+        """(b, size) -> name -> (b, part size), squashed."""
+        parts: dict[str, Tensor] = {}
+        for (squash, group), chunk in zip(self.groups.items(), raw.split(self.sizes, dim=-1),
+                                          strict=True):  # fmt: skip
+            pieces = SQUASHES[squash](chunk).split(list(group.values()), dim=-1)
+            parts.update(zip(group, pieces, strict=True))
+        return parts
