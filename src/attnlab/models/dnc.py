@@ -86,9 +86,10 @@ def directional_weights(links: Tensor, read_weights: Tensor) -> tuple[Tensor, Te
 
 @STACKS.register("dnc")
 class DNCStack(RecurrentStack):
-    """Differentiable Neural Computer (Graves et al. 2016): a controller of `--width` units,
-    one write head and `read_heads` read heads on `slots` × `slot_width`, with usage-based
-    allocation and temporal links."""
+    """Differentiable Neural Computer (Graves et al. 2016): allocation and temporal links.
+
+    A controller of `--width` units, one write head and `read_heads` read heads on `slots` ×
+    `slot_width`, with usage-based allocation and temporal links."""
 
     @dataclass
     class Options(MemoryOptions):

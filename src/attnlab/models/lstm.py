@@ -20,8 +20,9 @@ from .memory import Carry, RecurrentStack, lstm_forget_bias
 
 @STACKS.register("lstm")
 class LSTMStack(RecurrentStack):
-    """Stacked LSTM layers of `--width` units (Hochreiter & Schmidhuber 1997), the baseline
-    of the NTM and DNC papers."""
+    """Stacked LSTM layers of `--width` units (Hochreiter & Schmidhuber 1997).
+
+    The baseline of the NTM and DNC papers."""
 
     @dataclass
     class Options:

@@ -72,8 +72,9 @@ def sharpen(weights: Tensor, gamma: Tensor) -> Tensor:
 
 @STACKS.register("ntm")
 class NTMStack(RecurrentStack):
-    """Neural Turing Machine (Graves et al. 2014): a controller of `--width` units with
-    read and write heads on a memory of `slots` × `slot_width`."""
+    """Neural Turing Machine (Graves et al. 2014): heads addressed by content and location.
+
+    A controller of `--width` units with read and write heads on `slots` × `slot_width`."""
 
     @dataclass
     class Options(MemoryOptions):

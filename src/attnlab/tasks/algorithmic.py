@@ -137,8 +137,9 @@ def check_shape(model: SequenceModel, layout: Layout, where: str) -> None:
 
 @TASKS.register("algorithmic")
 class AlgorithmicTask(Task):
-    """Copy, repeat copy, associative recall, priority sort (the NTM paper's tasks), scored
-    in bits wrong per sequence."""
+    """The NTM paper's tasks on random bit vectors, scored in bits wrong per sequence.
+
+    Copy, repeat copy, associative recall and priority sort, generated on the fly."""
 
     Data = AlgorithmicData
     Eval = AlgorithmicEval

@@ -77,22 +77,23 @@ def plot_bit_error(
 
 @torch.no_grad()
 def plot_memory(model: nn.Module, batch: Batch, path: Path, title: str) -> Path | None:
-    """One example's inputs, outputs and the write and read weightings over time (slots
-    against steps, one row of pictures per head kind); None for a model without memory."""
+    """One example's inputs, targets, outputs (probabilities) and every head's write and read
+    weighting over time, slots against steps, black for 1 and white for 0; None for a model
+    without memory."""
     weightings = model.memory_weightings(batch.inputs[:1])
     if not weightings:
         return None
     from matplotlib.figure import Figure
 
     outputs = torch.sigmoid(model(batch.inputs[:1]))[0]
-    panels = {"inputs": batch.inputs[0], "outputs": outputs}
+    panels = {"inputs": batch.inputs[0], "targets": batch.targets[0], "outputs": outputs}
     for kind in ("write", "read"):
         for head in range(weightings[kind].shape[2]):
             panels[f"{kind} weighting, head {head + 1}"] = weightings[kind][0, :, head]
     fig = Figure(figsize=(7, 2.2 * len(panels)))
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
     for ax, (label, values) in zip(axes, panels.items(), strict=True):
-        ax.imshow(values.T.float().cpu().numpy(), aspect="auto", cmap="gray_r",
+        ax.imshow(values.T.float().cpu().numpy(), aspect="auto", cmap="gray_r", vmin=0, vmax=1,
                   interpolation="nearest", origin="lower")  # fmt: skip
         ax.set_ylabel("slot" if "weighting" in label else "channel")
         ax.set_title(label, fontsize=9)
