@@ -165,6 +165,8 @@ def test_the_memory_starts_as_a_small_constant_and_reads_and_weightings_are_lear
     stack = small_ntm().stack
     carry = stack.initial(2, torch.zeros(1, dtype=torch.float64))
     assert torch.allclose(carry["memory"], torch.tensor(1e-6, dtype=torch.float64))
+    # not uniform: else every slot looks alike to every head and stays so in training
+    assert carry["weights"].std(dim=-1).min() > 0.01 / 9
     names = {name for name, _ in stack.named_parameters()}
     assert {"start_reads", "start_weights"} <= names
     assert "start_memory" not in names

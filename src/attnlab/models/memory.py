@@ -18,6 +18,7 @@ step's read and write weightings, the memory-access pictures of both papers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -232,9 +233,12 @@ class Controller(nn.Module):
 
 def learned_start(count: int, size: int) -> nn.Parameter:
     """A learned starting vector per head (Collier & Beel 2018: learned initial read vectors
-    and weightings train faster than fixed ones), from zero: a uniform weighting after a
-    softmax, a zero read vector after tanh."""
-    return nn.Parameter(torch.zeros(count, size))
+    and weightings), drawn like theirs: uniform in ±√(6 / (1 + size)) (Glorot). The start
+    must not be uniform: with a constant memory, a uniform weighting and addressing that
+    treats every slot alike (content, shift, sharpening), all slots would stay the same for
+    ever and the heads would never focus."""
+    bound = math.sqrt(6 / (1 + size))
+    return nn.Parameter(torch.empty(count, size).uniform_(-bound, bound))
 
 
 def expand_start(start: Tensor, batch: int, like: Tensor) -> Tensor:
