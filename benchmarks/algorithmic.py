@@ -7,9 +7,10 @@ the sequences each model needed to reach a bit error below 1 at the longest trai
     .venv/bin/python -m benchmarks.algorithmic associative-recall --models ntm dnc lstm \\
         --minutes 15 --lengths 3 6 9 12
 
-Each model trains at its `attnlab train algorithmic` defaults (one run each, seed 0), then is
-scored on 512 test sequences per length. Results: benchmarks/results/algorithmic_TASK.json
-and .png; each run folder keeps its curves, metrics and pictures.
+Each model trains at its `attnlab train algorithmic` defaults (one run each, seed 0; the NTM
+and DNC with `--compile`, their fastest form), then is scored on 512 test sequences per
+length. Results: benchmarks/results/algorithmic_TASK.json and .png; each run folder keeps its
+curves, metrics and pictures.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def first_below(folder: Path, key: str, threshold: float) -> int | None:
 def run_model(task: str, model: str, args: argparse.Namespace) -> dict:
     folder = args.out / model
     budget = ["--steps", args.steps] if args.steps else ["--minutes", args.minutes]
+    budget += ["--compile"] if model in args.compile else []
     run_attnlab("train", "algorithmic", "--task", task, "--model", model, *budget,
                 "--eval-every", args.eval_every, "--out", folder, "--overwrite",
                 log=args.out / f"{model}.log")  # fmt: skip
@@ -67,6 +69,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--steps", type=int, default=0, help="a step budget instead of minutes")
     parser.add_argument("--eval-every", type=int, default=100)
+    parser.add_argument("--compile", nargs="*", default=["ntm", "dnc"],
+                        help="models whose recurrent step is compiled (--compile)")  # fmt: skip
     parser.add_argument("--lengths", type=int, nargs="+", default=[10, 20, 30, 40, 60])
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
