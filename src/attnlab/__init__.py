@@ -3,9 +3,11 @@
 from .checkpoint import load
 from .config import ModelConfig
 from .look import attention_maps
-from .models import Classifier, LanguageModel, MaskedLM, Seq2Seq
+from .models import DNC, NTM, Classifier, LanguageModel, MaskedLM, Seq2Seq
 
 __all__ = [
+    "DNC",
+    "NTM",
     "Classifier",
     "LanguageModel",
     "MaskedLM",

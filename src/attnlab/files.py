@@ -13,5 +13,7 @@ RESULTS = "results.json"
 METRICS = "metrics.jsonl"
 TENSORBOARD = "tensorboard"
 CURVES = "curves.png"
+BIT_ERROR_PLOT = "bit-error.png"  # an algorithmic run's bit error against length
+MEMORY_PLOT = "memory.png"  # its memory weightings over one example
 PAGE = "attention.html"  # what `attnlab look` writes by default
 LOCK = ".lock"

@@ -11,6 +11,7 @@ the one place that knows its files.
     results.json                     the final scores of the held-out splits
     metrics.jsonl, tensorboard/, curves.png, *.png
     attention.html                   `attnlab look`'s page, unless it was told another place
+    bit-error.png, memory.png        an algorithmic run's pictures
 
 Every file is written atomically (`io.atomic_write`), so an interrupted save leaves the
 previous checkpoint intact. The checkpoint carries its own settings: a resume that fails
@@ -57,11 +58,13 @@ class RunFolder:
     CURVES = files.CURVES
     LOCK = files.LOCK
     PAGE = files.PAGE
+    BIT_ERROR_PLOT = files.BIT_ERROR_PLOT
+    MEMORY_PLOT = files.MEMORY_PLOT
     # Files that make a folder a run folder.
     MARKERS = (CONFIG, TOKENIZER_SETTINGS, CHECKPOINT, SETTINGS)
     # What a run writes; `--overwrite` removes exactly these (and the folders and plots below).
     RUN_FILES = (CONFIG, WEIGHTS, TOKENIZER, TOKENIZER_SETTINGS, LABELS, CHECKPOINT, SETTINGS,
-                 RESULTS, METRICS, CURVES, PAGE)  # fmt: skip
+                 RESULTS, METRICS, CURVES, PAGE, BIT_ERROR_PLOT, MEMORY_PLOT)  # fmt: skip
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)

@@ -141,8 +141,9 @@ def resolve(task: type[Task], run: RunOptions, args: argparse.Namespace) -> Sett
         if run.preset and run.preset not in task.presets:
             raise UserError(f"--preset {run.preset!r}: {task.name} presets are "
                             f"{', '.join(task.presets)}")  # fmt: skip
-        preset = task.presets.get(run.preset, {})
         file = read_settings_file(run.config, task.name, sections_of(task)) if run.config else {}
+        given_here = {**file.get("data", {}), **file.get("model", {}), **data_flags, **model_flags}
+        preset = task.presets[run.preset] if run.preset else task.defaults(given_here)
         train_settings = merge_budget(preset.get("train", {}), file.get("train", {}))
         train_settings = merge_budget(train_settings, train_flags)
         data_settings = {**preset.get("data", {}), **file.get("data", {}), **data_flags}
@@ -177,6 +178,12 @@ def describe(model: torch.nn.Module) -> str:
     """One line saying what was built."""
     cfg = model.cfg
     params = parameter_count(model)
+    stack = STACKS[cfg.model]
+    if getattr(stack, "recurrent", False):  # no attention, heads, context or positions
+        return (
+            f"model: {cfg.model}, {stack.describe(cfg)}, width {cfg.width}, "
+            f"{params / 1e6:.2f}M parameters"
+        )
     core = ATTENTION[cfg.attention]
     heads = "" if core.parameter_free else f"{cfg.heads} heads, "
     return (

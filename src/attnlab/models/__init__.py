@@ -3,8 +3,12 @@ built on (registered in `STACKS`)."""
 
 from .base import Model
 from .classifier import Classifier
+from .dnc import DNC
 from .lm import LanguageModel
 from .mlm import MaskedLM
+from .ntm import NTM
 from .seq2seq import Seq2Seq
+from .sequence import SequenceModel
 
-__all__ = ["Classifier", "LanguageModel", "MaskedLM", "Model", "Seq2Seq"]
+__all__ = ["DNC", "NTM", "Classifier", "LanguageModel", "MaskedLM", "Model", "Seq2Seq",
+           "SequenceModel"]  # fmt: skip

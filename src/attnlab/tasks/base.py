@@ -64,6 +64,12 @@ class Task:
     held_out: tuple[str, ...] = ("valid", "test")
 
     @classmethod
+    def defaults(cls, flags: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """What a new run without --preset starts from, as a preset ({"model", "train",
+        "data"} settings), chosen by the flags given (say, a size per --model)."""
+        return {}
+
+    @classmethod
     def setup(cls, setup: Setup) -> tuple[Task, nn.Module]:
         """Read the data, make or load the tokenizer, build the model on the device."""
         raise NotImplementedError
