@@ -7,7 +7,12 @@ Five kinds:
   default, the vocabulary of the seed's IMDb classifier), plus padding and an unknown id;
 - `bpe`: byte-level byte-pair encoding (Sennrich et al. 2016; GPT-2's byte-level variant),
   which encodes any text and decodes it back exactly, so bits per byte stay exact;
-- `wordpiece`: BERT's sub-word units (Wu et al. 2016; Devlin et al. 2019), lower-cased.
+- `wordpiece`: BERT's sub-word units (Wu et al. 2016; Devlin et al. 2019), lower-cased, with
+  BERT's special tokens `[PAD] [UNK] [CLS] [SEP] [MASK]` (ids 0 to 4).
+
+Special tokens (`special_tokens`: name -> id) are never read from text ("[MASK]" typed in a
+text is text); code that needs one inserts its id. Bytes may carry them too, with ids after the
+256 bytes (`ByteTokenizer(MLM_SPECIALS)`; none by default).
 
 `words`, `bpe` and `wordpiece` are built with the HuggingFace `tokenizers` library, trained on
 the given texts only; its own JSON description sits inside the file `save` writes.
@@ -36,6 +41,8 @@ from ..io import read_json, write_json
 FORMAT_VERSION = 1
 # Vocabulary sizes, counting reserved ids, when none is given; `chars` keeps every character.
 DEFAULT_VOCAB = {"bytes": 256, "words": 50_000, "bpe": 4_096, "wordpiece": 8_192}
+MLM_SPECIALS = ("[CLS]", "[SEP]", "[MASK]")  # BERT's special tokens beyond [PAD] and [UNK]
+WORD_BYTES = np.array([b >= 0x80 or chr(b).isalnum() or chr(b) == "_" for b in range(256)])
 # Texts longer than this are encoded in pieces, split where every kind's pre-tokenizer splits
 # anyway, so HuggingFace can spread a large corpus over all cores.
 CHUNK_CHARS = 1 << 20
@@ -58,6 +65,7 @@ class Tokenizer:
     kind: ClassVar[str]
     vocab_size: int
     pad_id: int | None = 0
+    special_tokens: dict[str, int] = {}  # name -> id; none unless a kind says otherwise
 
     def encode(self, text: str | bytes) -> np.ndarray:
         """The ids of `text` as an int32 array."""
@@ -68,6 +76,11 @@ class Tokenizer:
 
     def decode(self, ids: Any) -> str:
         raise NotImplementedError
+
+    def continues_word(self, ids: np.ndarray) -> np.ndarray:
+        """For each id of a token sequence, whether that token continues the word of the token
+        before it (the unit of whole-word masking). Kinds without words raise a UserError."""
+        raise UserError(f"the {self.kind} tokenizer does not mark words")
 
     def state(self) -> dict[str, Any]:
         """What `from_state` needs to rebuild this tokenizer, as JSON-ready data."""
@@ -91,11 +104,14 @@ class Tokenizer:
 
 
 class ByteTokenizer(Tokenizer):
-    """UTF-8 bytes as ids 0..255. Decoding replaces broken sequences (a sample cut mid-character)
-    with U+FFFD instead of failing."""
+    """UTF-8 bytes as ids 0..255, then any `specials` given, decoded as their names. Decoding
+    replaces broken sequences (a sample cut mid-character) with U+FFFD instead of failing."""
 
     kind = "bytes"
-    vocab_size = 256
+
+    def __init__(self, specials: Iterable[str] = ()):
+        self.special_tokens = {name: 256 + i for i, name in enumerate(specials)}
+        self.vocab_size = 256 + len(self.special_tokens)
 
     def encode(self, text: str | bytes) -> np.ndarray:
         data = text.encode("utf-8", errors="surrogatepass") if isinstance(text, str) else text
@@ -103,16 +119,28 @@ class ByteTokenizer(Tokenizer):
 
     def decode(self, ids: Any) -> str:
         ids = as_ids(ids)
-        if ids.size and (ids.min() < 0 or ids.max() > 255):
-            raise ValueError("byte ids must lie in 0..255")
-        return ids.astype(np.uint8).tobytes().decode("utf-8", errors="replace")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise ValueError(f"byte ids must lie in 0..{self.vocab_size - 1}")
+        table = [bytes((b,)) for b in range(256)] + [n.encode() for n in self.special_tokens]
+        return b"".join(table[i] for i in ids.tolist()).decode("utf-8", errors="replace")
+
+    def continues_word(self, ids: np.ndarray) -> np.ndarray:
+        """A byte continues a word if it and the byte before it are both word bytes (ASCII
+        letters, digits, underscore, or any byte of a non-ASCII character)."""
+        word = np.append(WORD_BYTES, np.zeros(len(self.special_tokens), dtype=bool))[ids]
+        follows = np.zeros_like(word)
+        follows[..., 1:] = word[..., 1:] & word[..., :-1]
+        return follows
 
     def state(self) -> dict[str, Any]:
-        return {}
+        return {"specials": list(self.special_tokens)} if self.special_tokens else {}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Tokenizer:
-        return cls()
+        specials = state.get("specials", [])
+        if not isinstance(specials, list) or not all(isinstance(x, str) for x in specials):
+            raise ValueError("'specials' must be a list of token names")
+        return cls(specials)
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int | None) -> Tokenizer:
@@ -301,10 +329,23 @@ class BPETokenizer(HuggingFaceTokenizer):
 
 class WordPieceTokenizer(HuggingFaceTokenizer):
     """BERT's uncased WordPiece: lower-cased, accents stripped, words split into the longest
-    known pieces (`##` marks a continuation); id 0 `[PAD]`, id 1 `[UNK]`."""
+    known pieces (`##` marks a continuation); ids 0-4 `[PAD] [UNK] [CLS] [SEP] [MASK]` (files
+    written before `[CLS]` was added hold the first two only)."""
 
     kind = "wordpiece"
-    reserved = 2
+    reserved = 5
+
+    def __init__(self, hf: HFTokenizer):
+        super().__init__(hf)
+        hf.encode_special_tokens = True  # "[MASK]" typed in a text is text, not the token
+        vocab = hf.get_vocab(with_added_tokens=True)
+        names = ("[PAD]", "[UNK]", *MLM_SPECIALS)
+        self.special_tokens = {name: vocab[name] for name in names if name in vocab}
+        self.continuations = np.zeros(self.vocab_size, dtype=bool)  # pieces that go on a word
+        self.continuations[[i for piece, i in vocab.items() if piece.startswith("##")]] = True
+
+    def continues_word(self, ids: np.ndarray) -> np.ndarray:
+        return self.continuations[np.asarray(ids)]
 
     @staticmethod
     def untrained(vocab_size: int) -> tuple[HFTokenizer, trainers.Trainer]:
@@ -312,8 +353,9 @@ class WordPieceTokenizer(HuggingFaceTokenizer):
         hf.normalizer = normalizers.BertNormalizer(lowercase=True)
         hf.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         hf.decoder = decoders.WordPiece()
+        specials = ["[PAD]", "[UNK]", *MLM_SPECIALS]
         trainer = trainers.WordPieceTrainer(
-            vocab_size=vocab_size, special_tokens=["[PAD]", "[UNK]"], show_progress=False
+            vocab_size=vocab_size, special_tokens=specials, show_progress=False
         )
         return hf, trainer
 
