@@ -75,7 +75,7 @@ MLM_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # Minutes on a 2-core CPU: a 4-block BERT on the standard library, WordPiece 4,096.
     "tiny": {
         "model": dict(context=128, depth=4, width=128, heads=4, **BERT_LAYOUT),
-        "train": dict(minutes=5.0, batch_size=32, lr=2e-3, warmup=100, eval_every=200),
+        "train": dict(minutes=5.0, batch_size=32, lr=1e-3, warmup=200, eval_every=200),
         "data": dict(vocab_size=4096),
     },
     # BERT-base (Devlin et al. 2019, §3 and appendix A.2): 12 × 768, 12 heads, context 512,
