@@ -203,11 +203,10 @@ class ClassificationTask(Task):
             kind = "bytes" if options.tokenizer == "auto" else options.tokenizer
             tokenizer = train_tokenizer(kind, data.train.texts, options.vocab_size or None)
         if options.init and not setup.resuming:
-            model = pretrained_classifier(setup, len(data.classes))
+            pretrained = pretrained_classifier(setup, len(data.classes))
+            cfg = pretrained.cfg
         else:
-            cfg = replace(setup.model, vocab_size=tokenizer.vocab_size)
-            model = Classifier(cfg, len(data.classes), options.pooling)
-        cfg = model.cfg
+            pretrained, cfg = None, replace(setup.model, vocab_size=tokenizer.vocab_size)
         counts = ", ".join(
             f"{name} {len(part):,}"
             for name, part in (("train", data.train), ("valid", data.valid), ("test", data.test))
@@ -222,6 +221,7 @@ class ClassificationTask(Task):
         if setup.dist.main and not setup.resuming:
             setup.folder.save_tokenizer(tokenizer)
             setup.folder.save_labels(data.classes)
+        model = pretrained or Classifier(cfg, len(data.classes), options.pooling)
         if options.freeze_encoder:
             model.freeze_encoder()
         if options.layer_decay != 1:
