@@ -7,8 +7,9 @@ import torch.nn.functional as F
 
 import attnlab
 from attnlab import Classifier, MaskedLM, ModelConfig
-from attnlab.config import ConfigError
+from attnlab.config import ConfigError, TrainConfig
 from attnlab.models.mlm import IGNORE
+from attnlab.training.loop import train
 from tests.reference import relative_error
 from tests.test_conformance import model_cases, real_lengths_mask, small_config
 
@@ -137,6 +138,52 @@ def test_from_pretrained_may_change_the_dropout_only():
     mlm = MaskedLM(config(dropout=0.0), cls_id=2)
     clf = Classifier.from_pretrained(mlm, num_classes=2, pooling="mean", dropout=0.1)
     assert clf.cfg.dropout == 0.1 and clf.cfg.depth == mlm.cfg.depth
+
+
+def test_layer_decay_scales_each_layer_by_its_distance_from_the_head():
+    scales = Classifier(config(depth=3), 2, "cls").layer_scales(0.5)
+    assert scales["head.weight"] == scales["head.bias"] == 1.0
+    assert scales["stack.blocks.2.norm1.weight"] == 0.5
+    assert scales["stack.blocks.0.attention.to_qkv.weight"] == 0.125
+    assert scales["embedding.tokens.weight"] == scales["cls"] == 0.0625
+
+
+class OneBatchTask:
+    """The smallest task the training loop accepts: one fixed batch of a classifier."""
+
+    plot, held_out = {}, ()
+
+    def __init__(self):
+        self.batch = (torch.randint(0, 40, (4, 12)), torch.ones(4, 12, dtype=torch.bool),
+                      torch.tensor([0, 1, 0, 1]))  # fmt: skip
+
+    def next_batch(self):
+        return self.batch
+
+    def loss(self, objective, batch):
+        return objective(*batch)
+
+    def tokens_in(self, batch):
+        return batch[0].numel()
+
+    def train_metrics(self, loss):
+        return {}
+
+
+def test_the_optimiser_scales_each_layers_rate_and_leaves_frozen_weights_alone():
+    clf = Classifier(config(depth=2), 2, "mean")
+    clf.freeze_encoder()
+    frozen = {n: p.clone() for n, p in clf.named_parameters() if not n.startswith("head.")}
+    clf.lr_scales = {"head.weight": 0.5}
+    cfg = TrainConfig(steps=3, warmup=0, lr=1e-2, min_lr=1e-2)
+    run = train(clf, OneBatchTask(), cfg, torch.device("cpu"))
+    groups = run.optimizer.param_groups
+    trained = [p for group in groups for p in group["params"]]
+    assert {id(p) for p in trained} == {id(clf.head.weight), id(clf.head.bias)}
+    rates = {id(p): group["lr"] for group in groups for p in group["params"]}
+    assert rates[id(clf.head.weight)] == pytest.approx(0.5e-2)
+    assert rates[id(clf.head.bias)] == pytest.approx(1e-2)
+    assert all(torch.equal(p, frozen[n]) for n, p in clf.named_parameters() if n in frozen)
 
 
 def bert_weights(bert, depth):

@@ -19,6 +19,9 @@ FORMAT_VERSION = 2
 # Texts longer than this are encoded in pieces, split where every kind's pre-tokenizer splits
 # anyway, so HuggingFace can spread a large corpus over all cores.
 CHUNK_CHARS = 1 << 20
+MLM_SPECIALS = ("[CLS]", "[SEP]", "[MASK]")  # BERT's special tokens beyond [PAD] and [UNK]
+# Bytes that belong to words (whole-word masking): ASCII letters, digits, "_", and non-ASCII.
+WORD_BYTES = np.array([b >= 0x80 or chr(b).isalnum() or chr(b) == "_" for b in range(256)])
 
 
 def as_text(text: str | bytes) -> str:
@@ -51,6 +54,7 @@ class Tokenizer:
     vocab_size: int
     pad_id: int | None = 0
     hf: Any = None
+    special_tokens: dict[str, int] = {}  # name -> id; none unless a kind says otherwise
 
     def encode(self, text: str | bytes) -> np.ndarray:
         """The ids of `text` as an int32 array."""
@@ -61,6 +65,11 @@ class Tokenizer:
 
     def decode(self, ids: Any) -> str:
         raise NotImplementedError
+
+    def continues_word(self, ids: np.ndarray) -> np.ndarray:
+        """For each id of a token sequence, whether that token continues the word of the token
+        before it (the unit of whole-word masking). Kinds without words raise a UserError."""
+        raise UserError(f"the {self.kind} tokenizer does not mark words")
 
     def state(self) -> dict[str, Any]:
         """What `from_state` needs to rebuild this tokenizer, as JSON-ready data."""
@@ -94,27 +103,43 @@ class Tokenizer:
 
 
 class ByteTokenizer(Tokenizer):
-    """UTF-8 bytes as ids 0..255. Decoding replaces broken sequences (a sample cut mid-character)
-    with U+FFFD instead of failing."""
+    """UTF-8 bytes as ids 0..255, then any `specials` given, decoded as their names. Decoding
+    replaces broken sequences (a sample cut mid-character) with U+FFFD instead of failing."""
 
     kind = "bytes"
-    vocab_size = 256
+
+    def __init__(self, specials: Iterable[str] = ()):
+        self.special_tokens = {name: 256 + i for i, name in enumerate(specials)}
+        self.vocab_size = 256 + len(self.special_tokens)
 
     def encode(self, text: str | bytes) -> np.ndarray:
         return np.frombuffer(as_bytes(text), dtype=np.uint8).astype(np.int32)
 
     def decode(self, ids: Any) -> str:
         ids = as_ids(ids)
-        if ids.size and (ids.min() < 0 or ids.max() > 255):
-            raise ValueError("byte ids must lie in 0..255")
-        return ids.astype(np.uint8).tobytes().decode("utf-8", errors="replace")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise ValueError(f"byte ids must lie in 0..{self.vocab_size - 1}")
+        if not self.special_tokens:
+            return ids.astype(np.uint8).tobytes().decode("utf-8", errors="replace")
+        table = [bytes((b,)) for b in range(256)] + [n.encode() for n in self.special_tokens]
+        return b"".join(table[i] for i in ids.tolist()).decode("utf-8", errors="replace")
+
+    def continues_word(self, ids: np.ndarray) -> np.ndarray:
+        """A byte continues a word if it and the byte before it are both word bytes."""
+        word = np.append(WORD_BYTES, np.zeros(len(self.special_tokens), dtype=bool))[ids]
+        follows = np.zeros_like(word)
+        follows[..., 1:] = word[..., 1:] & word[..., :-1]
+        return follows
 
     def state(self) -> dict[str, Any]:
-        return {}
+        return {"specials": list(self.special_tokens)} if self.special_tokens else {}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Tokenizer:
-        return cls()
+        specials = state.get("specials", [])
+        if not isinstance(specials, list) or not all(isinstance(x, str) for x in specials):
+            raise ValueError("'specials' must be a list of token names")
+        return cls(specials)
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int | None) -> Tokenizer:

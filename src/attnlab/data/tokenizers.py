@@ -8,7 +8,12 @@ Five kinds:
 - `bpe`: byte-level byte-pair encoding (Sennrich et al. 2016; GPT-2's byte-level variant),
   which encodes any bytes, UTF-8 or not, and decodes them back exactly, so bits per byte are
   always those of the bytes on disk;
-- `wordpiece`: BERT's sub-word units (Wu et al. 2016; Devlin et al. 2019), lower-cased.
+- `wordpiece`: BERT's sub-word units (Wu et al. 2016; Devlin et al. 2019), lower-cased, with
+  BERT's special tokens `[PAD] [UNK] [CLS] [SEP] [MASK]` (ids 0 to 4).
+
+Special tokens (`special_tokens`: name -> id) are never read from text ("[MASK]" typed in a
+text is text); code that needs one inserts its id. Bytes may carry them too, with ids after the
+256 bytes (`ByteTokenizer(MLM_SPECIALS)`; none by default).
 
 `words`, `bpe` and `wordpiece` are built with the HuggingFace `tokenizers` library, trained on
 the given texts only, and saved as HuggingFace's own `tokenizer.json` (which its library reads
@@ -39,6 +44,7 @@ from ..progress import progress
 from .tokenizer_base import (
     CHUNK_CHARS,
     FORMAT_VERSION,
+    MLM_SPECIALS,
     ByteTokenizer,
     CharTokenizer,
     Tokenizer,
@@ -224,10 +230,23 @@ class BPETokenizer(HuggingFaceTokenizer):
 
 class WordPieceTokenizer(HuggingFaceTokenizer):
     """BERT's uncased WordPiece: lower-cased, accents stripped, words split into the longest
-    known pieces (`##` marks a continuation); id 0 `[PAD]`, id 1 `[UNK]`."""
+    known pieces (`##` marks a continuation); ids 0-4 `[PAD] [UNK] [CLS] [SEP] [MASK]` (files
+    written before `[CLS]` was added hold the first two only)."""
 
     kind = "wordpiece"
-    reserved = 2
+    reserved = 5
+
+    def __init__(self, hf: HFTokenizer):
+        super().__init__(hf)
+        hf.encode_special_tokens = True  # "[MASK]" typed in a text is text, not the token
+        vocab = hf.get_vocab(with_added_tokens=True)
+        names = ("[PAD]", "[UNK]", *MLM_SPECIALS)
+        self.special_tokens = {name: vocab[name] for name in names if name in vocab}
+        self.continuations = np.zeros(self.vocab_size, dtype=bool)  # pieces that go on a word
+        self.continuations[[i for piece, i in vocab.items() if piece.startswith("##")]] = True
+
+    def continues_word(self, ids: np.ndarray) -> np.ndarray:
+        return self.continuations[np.asarray(ids)]
 
     @staticmethod
     def untrained(vocab_size: int) -> tuple[HFTokenizer, trainers.Trainer]:
@@ -235,8 +254,9 @@ class WordPieceTokenizer(HuggingFaceTokenizer):
         hf.normalizer = normalizers.BertNormalizer(lowercase=True)
         hf.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         hf.decoder = decoders.WordPiece()
+        specials = ["[PAD]", "[UNK]", *MLM_SPECIALS]
         trainer = trainers.WordPieceTrainer(
-            vocab_size=vocab_size, special_tokens=["[PAD]", "[UNK]"], show_progress=False
+            vocab_size=vocab_size, special_tokens=specials, show_progress=False
         )
         return hf, trainer
 

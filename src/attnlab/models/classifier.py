@@ -88,6 +88,31 @@ class Classifier(Model):
                 model.cls.copy_(encoder.embedding.tokens.weight[encoder.cls_id])
         return model.to(next(encoder.parameters()).device)
 
+    def freeze_encoder(self) -> None:
+        """Train the head only: everything below it (embeddings, CLS vector, blocks) stops
+        learning, the feature-based use of a pretrained encoder (Devlin et al. 2019, §5.3)."""
+        for name, p in self.named_parameters():
+            if not name.startswith("head."):
+                p.requires_grad_(False)
+
+    def layer_scales(self, decay: float) -> dict[str, float]:
+        """Layer-wise learning-rate decay (Howard & Ruder 2018, §3.2; Clark et al. 2020,
+        appendix A): the head and final norm learn at the schedule's rate, block i of n at
+        decay^(n - i), the embeddings and CLS vector at decay^(n + 1), so the lower layers, whose
+        pretrained features are the most general, move least. Parameter name -> factor."""
+        depth = len(getattr(self.stack, "blocks", ()))
+        scales = {}
+        for name, _ in self.named_parameters():
+            parts = name.split(".")
+            if parts[0] in ("embedding", "cls"):
+                layer = 0
+            elif parts[:2] == ["stack", "blocks"] and depth:
+                layer = int(parts[2]) + 1
+            else:
+                layer = depth + 1
+            scales[name] = decay ** (depth + 1 - layer)
+        return scales
+
     def config_dict(self) -> dict:
         return {
             "model": self.cfg.to_dict(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..config import TrainConfig, from_settings, option
+from ..config import ModelConfig, TrainConfig, from_settings, option
 from ..data.batching import ClassificationBatches
 from ..data.imdb import load_imdb
 from ..data.listops import LRA_MAX_LENGTH, load_listops, max_length_option, size_option
@@ -41,12 +42,24 @@ class LabeledData:
         DEFAULT_VALID_FRACTION, "share of the training file held out for validation",
         above=0, below=1,
     )  # fmt: skip
-    tokenizer: str = option("bytes", "how texts become tokens", choices=tuple(KINDS))
+    tokenizer: str = option(
+        "auto", "how texts become tokens (auto: the --init run's, else bytes)",
+        choices=("auto", *KINDS),
+    )  # fmt: skip
     vocab_size: int = option(
         0, "tokenizer vocabulary (0: the kind's default; chars: every character seen)",
         at_least=0,
     )  # fmt: skip
     pooling: str = option("mean", "how token outputs become one vector", choices=POOLINGS)
+    init: str = option(
+        "", "start from a pretrained run (attnlab train mlm): its encoder and tokenizer; the "
+        "head is new",
+    )  # fmt: skip
+    freeze_encoder: bool = option(False, "with --init: train the new head only")
+    layer_decay: float = option(
+        1.0, "with --init: each layer learns at this factor of the rate of the layer above it "
+        "(layer-wise learning-rate decay; 1: none)", above=0, at_most=1,
+    )  # fmt: skip
     class_weights: bool = option(False, "weight the loss by inverse class frequency")
     size: int = size_option()
     max_length: int = max_length_option()
@@ -120,6 +133,53 @@ def load_classification_data(data: LabeledData, seed: int = 0) -> Classification
     )  # fmt: skip
 
 
+def check_init_options(options: LabeledData, resuming: bool) -> None:
+    """Refuse settings that contradict --init, or need it, before any data is read. A resumed
+    run has its model already and no longer reads the pretrained run."""
+    if not options.init:
+        for name, default in (("freeze_encoder", False), ("layer_decay", 1.0)):
+            if getattr(options, name) != default:
+                raise UserError(f"--{name.replace('_', '-')} applies to a classifier started "
+                                "from a pretrained run; give --init RUN")  # fmt: skip
+        return
+    if resuming:
+        return
+    folder = RunFolder(options.init)
+    kind = folder.model_config()["kind"]
+    if kind != "mlm":
+        raise UserError(f"--init {folder}: holds a {kind} run; --init takes a masked language "
+                        "model (a run of attnlab train mlm)")  # fmt: skip
+    pretrained = folder.tokenizer().kind
+    if options.tokenizer not in ("auto", pretrained):
+        raise UserError(f"--tokenizer {options.tokenizer}: --init {folder} was pretrained on "
+                        f"{pretrained} tokens, and a classifier started from it reads them too; "
+                        "leave out --tokenizer")  # fmt: skip
+    if options.vocab_size:
+        raise UserError(f"--vocab-size: the vocabulary is that of --init {folder}; leave it out")
+
+
+def pretrained_classifier(setup: Setup, num_classes: int) -> Classifier:
+    """The classifier of `--init RUN`: the pretrained encoder, a new head. Model settings
+    cannot change, except the dropout."""
+    defaults = ModelConfig(vocab_size=setup.model.vocab_size)
+    changed = [
+        f.name
+        for f in dataclasses.fields(ModelConfig)
+        if f.name not in ("vocab_size", "dropout", "options")
+        and getattr(setup.model, f.name) != getattr(defaults, f.name)
+    ]
+    if changed or setup.model.options != defaults.options:
+        names = ", ".join(f"--{n.replace('_', '-')}" for n in changed) or "variant options"
+        raise UserError(f"{names}: the model comes from --init {setup.data.init}; leave out "
+                        "model settings (only --dropout may change)")  # fmt: skip
+    dropout = setup.model.dropout if setup.model.dropout != defaults.dropout else None
+    folder = RunFolder(setup.data.init)
+    encoder = folder.load_model()
+    trained = folder.checkpoint_metadata()["step"] if folder.has_checkpoint() else None
+    setup.say(f"  encoder from {folder}" + (f", pretrained {trained} steps" if trained else ""))
+    return Classifier.from_pretrained(encoder, num_classes, setup.data.pooling, dropout)
+
+
 @TASKS.register("classify")
 class ClassificationTask(Task):
     """One label per text, scored by accuracy and macro-F1.
@@ -162,14 +222,20 @@ class ClassificationTask(Task):
     @classmethod
     def setup(cls, setup: Setup) -> tuple[ClassificationTask, nn.Module]:
         options = setup.data
+        check_init_options(options, setup.resuming)
         data = load_classification_data(options, setup.train.seed)
         if setup.resuming:
             tokenizer = setup.folder.tokenizer()
+        elif options.init:
+            tokenizer = RunFolder(options.init).tokenizer()
         else:
-            tokenizer = train_tokenizer(
-                options.tokenizer, data.train.texts, options.vocab_size or None
-            )
-        cfg = replace(setup.model, vocab_size=tokenizer.vocab_size)
+            kind = "bytes" if options.tokenizer == "auto" else options.tokenizer
+            tokenizer = train_tokenizer(kind, data.train.texts, options.vocab_size or None)
+        if options.init and not setup.resuming:
+            pretrained = pretrained_classifier(setup, len(data.classes))
+            cfg = pretrained.cfg
+        else:
+            pretrained, cfg = None, replace(setup.model, vocab_size=tokenizer.vocab_size)
         counts = ", ".join(
             f"{name} {len(part):,}"
             for name, part in (("train", data.train), ("valid", data.valid), ("test", data.test))
@@ -184,7 +250,11 @@ class ClassificationTask(Task):
         if setup.dist.main and not setup.resuming:
             setup.folder.save_tokenizer(tokenizer)
             setup.folder.save_labels(data.classes)
-        model = Classifier(cfg, len(data.classes), options.pooling)
+        model = pretrained or Classifier(cfg, len(data.classes), options.pooling)
+        if options.freeze_encoder:
+            model.freeze_encoder()
+        if options.layer_decay != 1:
+            model.lr_scales = model.layer_scales(options.layer_decay)
         return task, model.to(setup.device)
 
     def truncation_note(self) -> str:

@@ -11,12 +11,22 @@ from ...registry import OPTIMIZERS
 
 
 def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """The trainable parameters in two groups: matrices (decayed) and the rest."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    return [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-    ]
+    """The trainable parameters in two groups: matrices (decayed) and the rest. Parameters the
+    model's `lr_scales` (name -> factor) scales by other than 1 go into further groups, each
+    with its "lr_scale" (layer-wise learning-rate decay)."""
+    scales = getattr(model, "lr_scales", {})
+    groups = [{"params": [], "weight_decay": weight_decay}, {"params": [], "weight_decay": 0.0}]
+    scaled: dict[tuple[float, bool], dict] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        decays, scale = p.dim() >= 2, scales.get(name, 1.0)
+        if scale == 1.0:
+            groups[0 if decays else 1]["params"].append(p)
+            continue
+        group = {"params": [], "weight_decay": weight_decay if decays else 0.0, "lr_scale": scale}
+        scaled.setdefault((scale, decays), group)["params"].append(p)
+    return groups + list(scaled.values())
 
 
 @OPTIMIZERS.register("adamw")
