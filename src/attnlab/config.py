@@ -6,8 +6,7 @@ Every field is also a command-line flag (`commands/flags.py`): `ModelConfig.ff_m
 the flag's help, the check and the error message all come from one place.
 
 Capabilities: an attention core declares what it `provides` ("causal", "cache", "bias", "qk",
-"cross");
-a position encoding, a layer stack or a model kind declares what it `needs` of the core.
+"cross"); a position encoding, a layer stack or a model kind declares what it `needs` of it.
 `check_supports` compares the two, in one place, with one message.
 """
 
@@ -229,9 +228,7 @@ class ModelConfig:
     dropout: float = option(0.0, "dropout probability", at_least=0, below=1)
     tie_weights: bool = option(True, "share the token embedding with the output layer")
     bias: bool = option(True, "biases in linear layers and LayerNorm")
-    qk_norm: bool = option(
-        False, "RMS-normalise each head's queries and keys (Dehghani et al. 2023)"
-    )
+    qk_norm: bool = option(False, "RMS-normalise each head's queries and keys (Dehghani 2023)")
     zero_init: bool = option(
         False, "start the maps into the residual stream (and an untied output layer) at zero"
     )
@@ -241,11 +238,8 @@ class ModelConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
     # The settings that choose a registered variant, whose options `options` holds.
-    VARIANTS: ClassVar[dict[str, Registry]] = {
-        "model": STACKS,
-        "attention": ATTENTION,
-        "position": POSITIONS,
-    }
+    VARIANTS: ClassVar[dict[str, Registry]] = {"model": STACKS, "attention": ATTENTION,
+                                               "position": POSITIONS}  # fmt: skip
 
     def __post_init__(self) -> None:
         check_fields(self)
