@@ -10,7 +10,7 @@ medians, and ratios both of medians and paired within rounds (`benchmarks/throug
 A third row, "attnlab, head everywhere", runs attnlab's model with the output head at every
 position, as HuggingFace's does, to show how much of the difference that one choice makes.
 
-    /work/bin/cpujob 1 .venv/bin/python -m benchmarks.mlm_throughput [--shape tiny|mini]
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.mlm_throughput [--shape tiny|mini]
         [--json PATH]
 
 Needs `transformers` (`pip install -e .[bench]`).

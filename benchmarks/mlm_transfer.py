@@ -12,7 +12,7 @@ held-out text.
 
 at 10 %, 30 % and 100 % of the training labels: a label-efficiency curve.
 
-    /work/bin/cpujob 1 .venv/bin/python -m benchmarks.mlm_transfer [--pretrain-minutes 15]
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.mlm_transfer [--pretrain-minutes 15]
         [--finetune-minutes 5] [--out runs/bench-mlm-transfer]
 """
 

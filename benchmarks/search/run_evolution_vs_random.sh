@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regularized evolution against random search at the same number of trials: the same space,
 # budget per trial and parameter budget, no pruning (every trial trains its whole budget).
-# Run under /work/bin/cpujob 1 (one thread).
+# Run with OMP_NUM_THREADS=1 (one thread).
 set -euo pipefail
 out=${1:-runs/bench-evolution}
 for sampler in evolution random; do

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The 30-minute search on the default corpus at a fixed parameter budget (1M stack parameters,
 # the `tiny` preset's scale), then its best settings against the `small` preset at equal
-# training minutes. Run under /work/bin/cpujob 1 (one thread).
+# training minutes. Run with OMP_NUM_THREADS=1 (one thread).
 #   run_search_vs_small.sh [OUT] [SEARCH_MINUTES (30)] [MINUTES_EACH_AGAINST_SMALL (5)]
 set -euo pipefail
 out=${1:-runs/bench-search}
