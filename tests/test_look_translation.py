@@ -137,3 +137,10 @@ def test_target_is_refused_where_no_target_is_read(tmp_path, capsys):
     run = make_run(tmp_path / "run", attnlab.LanguageModel(tiny_config()))
     assert main(["look", run, "--text", "abc", "--target", "cba"]) == 2
     assert "--target" in capsys.readouterr().err
+
+
+def test_a_source_or_target_past_the_context_is_refused(reverse_run, capsys):
+    for extra in (["--text", "a" * 30], ["--text", "ab", "--target", "b" * 30]):
+        assert main(["look", str(reverse_run), *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and extra[-2] in err and "context of 12" in err
