@@ -196,3 +196,39 @@ def test_bad_folders_and_flags(gpt2_folder, tmp_path, capsys):
     convert("--from-hf", folder, "--out", taken)
     assert "already holds a run" in error_of(capsys, ["--from-hf", folder, "--out", taken])
     convert("--from-hf", folder, "--out", taken, "--overwrite")
+
+
+def test_a_converted_bert_fills_masks_as_hf_does_and_starts_a_classifier(
+    bert_folder, tmp_path, capsys
+):
+    folder, bert = bert_folder
+    run = tmp_path / "run"
+    convert("--from-hf", folder, "--out", run)
+    capsys.readouterr()
+    text = "the cat [MASK] on the mat."
+    assert main(["fill-mask", str(run), "--text", text, "--top", "3", "--json"]) == 0
+    (ours,) = json.loads(capsys.readouterr().out.splitlines()[-1])["masks"]
+
+    words = wordpiece()  # the same input built by hand: [CLS] the cat [MASK] on the mat. [SEP]
+    ids = [2, *words.encode("the cat").ids, 4, *words.encode("on the mat.").ids, 3]
+    with torch.no_grad():
+        logits = bert(torch.tensor([ids])).logits[0, ids.index(4)]
+    logits[:5] = float("-inf")  # the special tokens are never offered,
+    logits[words.get_vocab_size() :] = float("-inf")  # nor ids the tokenizer cannot write
+    probs, best = logits.softmax(-1).topk(3)
+    assert [c["id"] for c in ours] == best.tolist()
+    got = torch.tensor([c["probability"] for c in ours], dtype=probs.dtype)
+    assert (got - probs).abs().max() < 1e-4
+
+    assert attnlab.runs.RunFolder(run).settings()["task"] == "mlm"
+    text_file = tmp_path / "text.txt"
+    text_file.write_text(CORPUS[0])
+    assert main(["eval", str(run), "--data", str(text_file), "--split", "all", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["pseudo_perplexity"] > 1
+
+    data = tmp_path / "small.csv"
+    rows = [f"the {a} sat,{a}" for a in ("cat", "dog")] * 8
+    data.write_text("text,label\n" + "\n".join(rows) + "\n")
+    args = ["train", "classify", "--init", str(run), "--data", str(data), "--steps", "2"]
+    assert main([*args, "--out", str(tmp_path / "classifier"), "--batch-size", "4"]) == 0
+    assert attnlab.load(tmp_path / "classifier").kind == "classifier"

@@ -116,3 +116,32 @@ def test_a_screenshot_is_not_blank(opened):
     white = sum(n for n, c in colours if c == (255, 255, 255))
     assert len(colours) > 50
     assert white < 0.95 * shot.width * shot.height
+
+
+def test_an_encoder_decoder_page_shows_each_attention_and_its_alignment(browser, tmp_path):
+    """Three groups of maps, the cross-attention (target × source) first; a click on another
+    group's button shows that one."""
+    torch.manual_seed(0)
+    model = attnlab.Seq2Seq(tiny_config(vocab_size=258, depth=LAYERS, heads=HEADS))
+    run, out = make_run(tmp_path / "run", model), tmp_path / "page.html"
+    args = ["look", run, "--text", "abcdef", "--target", "fed", "--out", str(out)]
+    assert main(args) == 0
+    page, problems = browser.new_page(), []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(out.as_uri())
+    page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+    assert page.locator("#groups button").all_inner_texts() == [
+        "cross-attention (alignment)", "encoder self-attention", "decoder self-attention"
+    ]  # fmt: skip
+    assert page.locator("canvas.thumb.head").count() == LAYERS * HEADS
+    page.click("canvas.thumb.head[data-layer='1'][data-head='0']")
+    assert page.locator("#left .token").count() == 4  # f e d ⟨eos⟩
+    assert page.locator("#right .token").count() == 7  # a b c d e f ⟨eos⟩
+    page.hover("#left .token >> nth=0")
+    assert linked(page).count("1") >= 1
+    page.click("#groups button >> nth=1")
+    page.wait_for_selector("#groups button.active[data-group='encoder']", timeout=10_000)
+    page.click("canvas.thumb.head >> nth=0")
+    assert page.locator("#left .token").count() == 7
+    assert problems == []
+    page.close()

@@ -2,7 +2,7 @@
 
 from .checkpoint import load
 from .config import ModelConfig
-from .look import attention_maps
+from .look import attention_maps, translation_maps
 from .models import DNC, NTM, Classifier, LanguageModel, MaskedLM, Seq2Seq
 
 __all__ = [
@@ -15,5 +15,6 @@ __all__ = [
     "Seq2Seq",
     "attention_maps",
     "load",
+    "translation_maps",
 ]
 __version__ = "0.1.0"

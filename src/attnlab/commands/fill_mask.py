@@ -2,7 +2,8 @@
 tokens behind each `[MASK]`, with their probabilities (Devlin et al. 2019, the cloze task).
 
 Every mark is guessed in one forward pass, each independently of the others' guesses, as BERT
-predicts them in training. Special tokens are never offered as guesses."""
+predicts them in training. Special tokens are never offered as guesses, nor ids the tokenizer
+has no text for."""
 
 from __future__ import annotations
 
@@ -42,7 +43,11 @@ def guesses(model: MaskedLM, masking: Masking, text: str, top: int) -> list[list
                         f"{model.cfg.context}")  # fmt: skip
     device = next(model.parameters()).device
     hidden = model.encode(ids[None].to(device))[0, positions.to(device)]  # (m, width)
-    logits = model.head(hidden).float().masked_fill(masking.special.to(device), float("-inf"))
+    # ids past the tokenizer's (a vocabulary padded, as converted HF models' often is) have no
+    # text, so they are never offered either
+    never = torch.ones(model.cfg.vocab_size, dtype=torch.bool)
+    never[: len(masking.special)] = masking.special
+    logits = model.head(hidden).float().masked_fill(never.to(device), float("-inf"))
     probs, best = logits.softmax(dim=-1).topk(min(top, len(masking.ordinary)), dim=-1)
     decode = masking.tokenizer.decode
     return [

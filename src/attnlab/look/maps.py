@@ -18,7 +18,11 @@ Per kind, what the maps hold:
   pattern (Child et al. 2019, §4.2), so a zero weight inside the pattern is told apart from a
   key outside it;
 - a core that approximates softmax attention (Nyström, Xiong et al. 2021) gets the exact
-  softmax(QKᵀ/√d) of the same queries and keys beside its own matrix.
+  softmax(QKᵀ/√d) of the same queries and keys beside its own matrix;
+- an encoder-decoder (Vaswani et al. 2017, §3.2.3) gives three sets (`translation_maps`): the
+  encoder's self-attention, the decoder's causal self-attention, and the cross-attention of
+  each target position over the source, the alignment of the translation papers (Bahdanau et
+  al. 2015, Figure 3).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from ..attention import Core, allowed_mask
 from ..attention.base import softmax_scale
 from ..attention.dense import masked_scores
 from ..models.classifier import Classifier
+from ..models.seq2seq import Seq2Seq
 from ..models.stack import reads_segments
 
 
@@ -53,6 +58,7 @@ class AttentionMaps:
     first_query: int = 0
     prefix: int = 0
     attribution: Tensor | None = None  # (b, t): a classifier's pooled vector, per position
+    no_rollout: str = ""  # why rollout does not apply to these maps, where it does not
 
     @property
     def layers(self) -> int:
@@ -76,9 +82,10 @@ class AttentionMaps:
         The residual connection is accounted for as an identity beside the head-averaged
         weights, Ã = ½A + ½I, rows renormalised; rollout multiplies these from the first layer
         up, R_l = Ã_l · R_{l-1}, so R_l[i, j] is how much of input token j reaches position i
-        after layer l. It needs square maps, so it is None where keys include a memory.
+        after layer l. It needs square maps, so it is None where keys include a memory, and
+        where `no_rollout` says why it does not apply.
         """
-        if self.memory:
+        if self.memory or self.no_rollout:
             return None
         averaged = self.head_average().double()
         eye = torch.eye(averaged.shape[-1], dtype=torch.float64, device=averaged.device)
@@ -144,6 +151,8 @@ def attention_maps(model: nn.Module, tokens: Tensor, mask: Tensor | None = None)
     reads tokens beyond its context as segments, carrying its memory, and returns the maps of
     the last segment. The model is put in eval mode (no dropout) and left as it was.
     """
+    if isinstance(model, Seq2Seq):
+        raise ValueError("an encoder-decoder reads a source and a target: use translation_maps")
     tokens = tokens[None] if tokens.dim() == 1 else tokens
     was_training = model.training
     model.eval()
@@ -219,3 +228,48 @@ def pooled_attribution(
         reads = real.float() / real.sum(dim=1, keepdim=True)
     rollout = maps.rollout()[-1].float()  # (b, t, t)
     return (reads[:, None, :] @ rollout)[:, 0]
+
+
+@dataclass
+class TranslationMaps:
+    """What `translation_maps` returns: three sets of maps, each over its own tokens."""
+
+    encoder: AttentionMaps  # the encoder's self-attention: source × source
+    decoder: AttentionMaps  # the decoder's causal self-attention: target × target
+    cross: AttentionMaps  # the decoder's attention over the encoder's output: target × source
+
+
+@torch.no_grad()
+def translation_maps(
+    model: Seq2Seq, source: Tensor, target: Tensor, source_mask: Tensor | None = None
+) -> TranslationMaps:
+    """Every layer's and head's attention weights of an encoder-decoder reading `source`
+    (s,) or (b, s) and being fed `target` (t,) or (b, t) (it starts with BOS): row i of the
+    decoder's maps is the position that predicts target token i + 1. `source_mask` (b, s)
+    marks real source tokens. Eval mode, and the model is left as it was."""
+    source = source[None] if source.dim() == 1 else source
+    target = target[None] if target.dim() == 1 else target
+    blocks = model.decoder.blocks
+    parts = (model.encoder, nn.ModuleList(b.attention for b in blocks),
+             nn.ModuleList(b.cross_attention for b in blocks))  # fmt: skip
+    was_training = model.training
+    model.eval()
+    try:
+        with Recorder(parts[0]) as enc, Recorder(parts[1]) as dec, Recorder(parts[2]) as cross:
+            output = model(source, target, source_mask)
+    finally:
+        model.train(was_training)
+
+    def made(recorder: Recorder, no_rollout: str = "") -> AttentionMaps:
+        names = [f"layer {i + 1}" for i in range(len(recorder.weights))]
+        return AttentionMaps(weights=recorder.weights, names=names, core=model.cfg.attention,
+                             seen=recorder.seen, exact=recorder.exact or None, ponder=None,
+                             output=output, no_rollout=no_rollout)  # fmt: skip
+
+    # Rollout follows one stack's residual stream; the decoder's also takes in the source
+    # through cross-attention, which a product of its self-attention maps leaves out.
+    return TranslationMaps(
+        encoder=made(enc),
+        decoder=made(dec, "the decoder also reads the source through cross-attention"),
+        cross=made(cross, "queries and keys are different sequences"),
+    )

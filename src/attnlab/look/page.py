@@ -55,13 +55,15 @@ def page_data(
     subtitle: str,
     prediction: list[tuple[str, float]] | None = None,
     notes: list[str] = (),
+    key_labels: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Everything the page shows, for the first sequence of the batch. `labels` are the
-    tokens of the text (`tokens.token_labels`); prefix positions are added here."""
+    tokens of the text (`tokens.token_labels`); prefix positions are added here. Keys that
+    are another sequence's tokens (cross-attention) come as `key_labels`."""
     t, s = maps.weights[0].shape[2:]
     prefix = [{"text": "[CLS]", "hint": "the classifier's own vector"}] * maps.prefix
     start = maps.first_query - maps.memory
-    keys = prefix + labels[start:]
+    keys = prefix + labels[start:] if key_labels is None else key_labels
     queries = prefix + labels[maps.first_query :]
     if len(queries) != t or len(keys) != s:
         raise ValueError(f"{len(queries)} × {len(keys)} tokens for maps of {t} × {s}")
@@ -87,6 +89,8 @@ def page_data(
     rollout = maps.rollout()
     if rollout is not None:
         data["maps"]["rollout"] = encode(rollout[:, 0])
+    if maps.no_rollout:
+        data["no_rollout"] = maps.no_rollout
     if maps.exact is not None:
         exact = torch.stack([e[0] for e in maps.exact])
         data["maps"]["exact"] = encode(exact)

@@ -72,10 +72,17 @@ def readable(chunk: bytes | str) -> str:
     )
 
 
-def token_labels(tokenizer: Tokenizer, ids: list[int]) -> list[dict[str, str]]:
-    """For each token, its readable `text` and a `hint`: its id and, for bytes, their hex."""
+def token_labels(
+    tokenizer: Tokenizer, ids: list[int], special: dict[int, str] | None = None
+) -> list[dict[str, str]]:
+    """For each token, its readable `text` and a `hint`: its id and, for bytes, their hex.
+    `special` names the ids the model adds beyond the tokenizer's (an encoder-decoder's BOS
+    and EOS)."""
     labels = []
     for token in ids:
+        if special and token in special:
+            labels.append({"text": special[token], "hint": f"id {token}"})
+            continue
         chunk = piece(tokenizer, token)
         hint = f"id {token}"
         if isinstance(chunk, bytes):
