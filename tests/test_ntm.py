@@ -168,8 +168,28 @@ def test_the_memory_starts_as_a_small_constant_and_reads_and_weightings_are_lear
     # not uniform: else every slot looks alike to every head and stays so in training
     assert carry["weights"].std(dim=-1).min() > 0.01 / 9
     names = {name for name, _ in stack.named_parameters()}
-    assert {"start_reads", "start_weights"} <= names
-    assert "start_memory" not in names
+    # the constant is where the learned start memory begins, as in Collier & Beel's code
+    assert {"start_reads", "start_weights", "start_memory"} <= names
+
+
+def test_training_tells_the_slots_of_the_constant_start_memory_apart():
+    """From the constant start, every slot looks alike to content addressing, and while the
+    write head is still spread out, writes keep them alike. The start memory is learned and
+    its gradient (checked against float64 finite differences) follows the heads' weightings,
+    so one training step already makes the slots differ."""
+    model = small_ntm()
+    x = torch.randint(0, 2, (2, 7, 6), generator=torch.Generator().manual_seed(0)).double()
+    start = model.stack.start_memory
+
+    def outputs(memory):
+        return torch.func.functional_call(model, {"stack.start_memory": memory}, (x,))
+
+    assert gradcheck(outputs, (start.detach().clone().requires_grad_(),), eps=1e-10, atol=1e-6)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    model(x).square().sum().backward()
+    optimizer.step()
+    change = start.detach() - 1e-6
+    assert (change.std(dim=0) > 1e-3 * change.abs().mean()).all()  # across slots, per column
 
 
 def test_settings_that_cannot_work_are_refused():

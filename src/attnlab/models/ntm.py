@@ -16,10 +16,10 @@ map of the controller's output and the new read vectors.
 
 The stable choices of Collier & Beel 2018 ("Implementing Neural Turing Machines"), all taken
 here: the memory starts as a small constant (1e-6; in their comparison it converged about twice
-as fast as a learned or random start); the initial read vectors and weightings are learned;
-the head parameters and outputs are clipped to ±20; keys and added vectors pass through tanh;
-the LSTM controller's forget gates start open; the gradient norm is clipped by training
-(`--grad-clip`).
+as fast as a learned or random start) that, as in their code, is then learned; the initial
+read vectors and weightings are learned; the head parameters and outputs are clipped to ±20;
+keys and added vectors pass through tanh; the LSTM controller's forget gates start open; the
+gradient norm is clipped by training (`--grad-clip`).
 """
 
 from __future__ import annotations
@@ -106,7 +106,12 @@ class NTMStack(RecurrentStack):
         self.to_output = nn.Linear(cfg.width + self.reads * w, cfg.width)
         self.start_reads = learned_start(self.reads, w)
         self.start_weights = learned_start(heads, o.slots)
-        self.register_buffer("start_memory", torch.full((o.slots, w), MEMORY_START))
+        # Learned from the constant, as Collier & Beel's (a trainable variable). Held fixed,
+        # the slots stay alike while the write head is still spread out: content addressing
+        # cannot tell them apart, a read is the same wherever a head looks, so the start
+        # weightings get almost no gradient (about 1e-11, under Adam's ε), and the write head
+        # never focuses. The start memory's gradient differs from slot to slot at once.
+        self.start_memory = nn.Parameter(torch.full((o.slots, w), MEMORY_START))
 
     def memory_slots(self) -> int:
         return self.slots
