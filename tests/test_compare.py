@@ -46,8 +46,9 @@ def comparison(tmp_path_factory):
     printed, _ = process.communicate(timeout=300)
     finished_then = sorted(p.parent.name + "/" + p.parent.parent.name
                            for p in out.glob("*/*/results.json"))  # fmt: skip
-    os.environ["ATTNLAB_CACHE"] = str(root / "cache")
-    rerun = main([*argv, "--json"])
+    with pytest.MonkeyPatch.context() as patch:  # the cache of this module's runs only
+        patch.setenv("ATTNLAB_CACHE", str(root / "cache"))
+        rerun = main([*argv, "--json"])
     return {"out": out, "status": process.returncode, "printed": printed, "kept": kept,
             "first": first, "finished_then": finished_then, "rerun": rerun}  # fmt: skip
 

@@ -28,11 +28,8 @@ SMALL += ["--eval-bytes", "200", "--sample-tokens", "4", "--eval-every", "1000"]
 
 
 @pytest.fixture
-def text(tmp_path, monkeypatch):
-    monkeypatch.setenv("ATTNLAB_CACHE", str(tmp_path / "cache"))
-    path = tmp_path / "corpus.txt"
-    path.write_text("while True:\n    x = x + 1\n" * 100)
-    return path
+def text(text_file):
+    return text_file  # conftest's small program, with its own encoding cache
 
 
 def train(text, out, *extra):
