@@ -1,5 +1,6 @@
-"""Training and generation throughput of attnlab's language model next to two peers of the
-same shape: HuggingFace `transformers`' GPT-2 and `x-transformers`' decoder.
+"""Training and generation throughput of attnlab's language model next to peers of the same
+shape: HuggingFace `transformers`' GPT-2, `x-transformers`' decoder and nanoGPT's GPT (as
+`benchmarks/vs_nanogpt.py` writes it out; training only).
 
 Shape (the foundation issue): vocab 256, context 256, 6 blocks, width 256, 8 heads.
 Training: tokens/s of one forward + backward + AdamW step on a (16, 256) batch.
@@ -31,6 +32,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import attnlab
+from attnlab.tasks.lm import RECIPE_MODEL
+from benchmarks.vs_nanogpt import BabyGPT
 
 VOCAB, CONTEXT, DEPTH, WIDTH, HEADS = 256, 256, 6, 256, 8
 # The same AdamW for every contender (attnlab's training defaults): decay on matrices only.
@@ -148,6 +151,8 @@ def contenders(compile_model: bool, bf16: bool) -> tuple[list[Contender], dict]:
     notes: dict = {}
     lm = ours()
     out = [Contender("attnlab", lm, ours_loss(lm), "defaults: ReLU, fused kernel, fused q/k/v")]
+    recipe = ours(**RECIPE_MODEL)
+    out.append(Contender("attnlab recipe", recipe, ours_loss(recipe), "the CPU presets' model"))
     gelu = ours(activation="gelu")
     out.append(Contender("attnlab gelu", gelu, ours_loss(gelu), "GELU like both peers"))
     ref = ours(options={"dense": {"path": "reference"}})
@@ -177,6 +182,8 @@ def contenders(compile_model: bool, bf16: bool) -> tuple[list[Contender], dict]:
     )
     xt = x_decoder()
     out.append(Contender("x-transformers", xt, lambda x, y: cross_entropy(xt(x), y), "flash"))
+    nano = BabyGPT(DEPTH, HEADS, WIDTH, CONTEXT, VOCAB)
+    out.append(Contender("nanoGPT", nano, lambda x, y: cross_entropy(nano(x), y), "its GPT"))
     for c in out:
         c.model.train()
         c.optimizer = adamw(c.model)
@@ -319,7 +326,7 @@ def main(argv: list[str] | None = None) -> dict:
     gen = measure_generation(new_tokens, rounds)
 
     samples = train["samples"]
-    peer = max(("HF GPT-2", "x-transformers"), key=lambda n: samples[n].median)
+    peer = max(("HF GPT-2", "x-transformers", "nanoGPT"), key=lambda n: samples[n].median)
     ours_gen = gen["attnlab cached"].median
     result = {
         "machine": {
@@ -346,6 +353,8 @@ def main(argv: list[str] | None = None) -> dict:
                 for name, s in samples.items()
                 if name.startswith("attnlab ")
             },
+            "train_vs_nanogpt_paired": paired(samples["attnlab"], samples["nanoGPT"]),
+            "train_recipe_vs_nanogpt_paired": paired(samples["attnlab recipe"], samples["nanoGPT"]),
             "cached_vs_uncached": ours_gen / gen["attnlab uncached"].median,
             "cached_vs_uncached_paired": paired(gen["attnlab cached"], gen["attnlab uncached"]),
             "cached_vs_hf_cached_paired": paired(gen["attnlab cached"], gen["HF GPT-2 cached"]),
@@ -367,6 +376,11 @@ def main(argv: list[str] | None = None) -> dict:
         f"attnlab cached / uncached generation: {r['cached_vs_uncached']:.1f}x of medians, "
         f"{r['cached_vs_uncached_paired']:.1f}x paired (goal >= 5)"
     )
+    print(
+        f"attnlab training / nanoGPT: {r['train_vs_nanogpt_paired']:.2f}x paired, the recipe's "
+        f"model {r['train_recipe_vs_nanogpt_paired']:.2f}x (goal >= 1.0, aiming at 1.1)"
+    )
+    print(f"attnlab cached / HF GPT-2 cached: {r['cached_vs_hf_cached_paired']:.1f}x (goal >= 2)")
     if compile_error:
         print(f"torch.compile failed: {compile_error}")
     if args.json:

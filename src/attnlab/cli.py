@@ -11,6 +11,7 @@ import sys
 from typing import NoReturn
 
 from .commands.base import add_command_flags
+from .device import keep_freed_memory
 from .errors import UserError
 from .registry import COMMANDS
 
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        keep_freed_memory()
         return args.handler(args)
     except UserError as error:
         print(f"attnlab: error: {error}", file=sys.stderr)

@@ -4,7 +4,9 @@ bf16 many times slower than fp32)."""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 from contextlib import AbstractContextManager, nullcontext
 
 import torch
@@ -12,6 +14,24 @@ import torch
 from .errors import UserError
 
 DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc's allocator keep freed blocks (up to its 32 MB ceiling) for reuse rather than
+    hand them back to the system. A training step frees and asks again for the same activation
+    buffers every step, and each fresh mapping costs a page fault per 4 KB page: 7–11 % of a CPU
+    training run's time went to the kernel before this (benchmarks/RESULTS.md). Returns whether
+    the allocator took the settings (False off Linux/glibc)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # musl and others have no mallopt
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20) and mallopt(_M_TRIM_THRESHOLD, 1 << 30))
 
 
 def device_complaint(name: str) -> str | None:
