@@ -6,7 +6,8 @@ both alike. Each side builds the same language model through the public API only
 (`attnlab.ModelConfig`, `LanguageModel`, `.loss`) and trains it with AdamW; the result is the
 median over rounds of the per-round ratio of tokens/s (paired), as in `throughput.py`.
 
-    python benchmarks/ab_train.py --a src --b ../before/src [--rounds 12] [--steps 3]
+    python benchmarks/ab_train.py --a src --b ../before/src [--rounds 12] [--steps 3] \
+        [--model default|recipe]
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ CHILD = r"""
 import json, sys, time, torch, attnlab
 torch.set_num_threads(int(sys.argv[1]))
 torch.manual_seed(0)
-cfg = attnlab.ModelConfig(vocab_size=256, context=256, depth=6, width=256, heads=8)
+recipe = {}
+if sys.argv[2] == "recipe":  # the CPU presets' model details (rotary positions, QK-norm, ...)
+    from attnlab.tasks.lm import RECIPE_MODEL as recipe
+cfg = attnlab.ModelConfig(vocab_size=256, context=256, depth=6, width=256, heads=8, **recipe)
 lm = attnlab.LanguageModel(cfg).train()
 opt = torch.optim.AdamW(lm.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1)
 tokens = torch.randint(0, 256, (16, 257), generator=torch.Generator().manual_seed(0))
@@ -42,10 +46,10 @@ for line in sys.stdin:
 """
 
 
-def start(src: str, threads: int) -> subprocess.Popen:
+def start(src: str, threads: int, model: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.path.abspath(src)}
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(threads)],
+        [sys.executable, "-c", CHILD, str(threads), model],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     if child.stdout.readline().strip() != "ready":
@@ -66,8 +70,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--steps", type=int, default=3, help="training steps per measurement")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", choices=("default", "recipe"), default="default",
+                        help="the library's default model, or the CPU presets' recipe")  # fmt: skip
     args = parser.parse_args()
-    a, b = start(args.a, args.threads), start(args.b, args.threads)
+    a, b = start(args.a, args.threads, args.model), start(args.b, args.threads, args.model)
     rates: dict[str, list[float]] = {"a": [], "b": []}
     for r in range(args.rounds):
         order = (("a", a), ("b", b)) if r % 2 == 0 else (("b", b), ("a", a))

@@ -2,7 +2,9 @@
 with each lever turned off alone, for one or more seeds, each through `attnlab train lm` on
 the default corpus; plus the preset with every lever off (the recipe before them). Writes the
 ablation as JSON and a plot of bits per byte against training seconds, with the standard
-compressors on the same test bytes as horizontal lines.
+compressors on the same test bytes as horizontal lines. Runs already finished in --out are
+read rather than trained again, so an interrupted ablation resumes and --only can split one
+across processes.
 
     .venv/bin/python -m benchmarks.recipe --preset tiny --seeds 0 1 \\
         --json benchmarks/results/recipe_tiny.json --plot benchmarks/results/recipe_tiny.png
@@ -77,6 +79,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--levers", nargs="*", default=list(LEVERS), choices=list(LEVERS))
     parser.add_argument("--budget", nargs="*", default=[], help="e.g. --minutes 3 or --steps 500")
+    parser.add_argument("--only", nargs="+", help="just these rows: preset, 'every lever off', "
+                        "or '- LEVER'")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("runs/bench-recipe"))
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot", type=Path)
@@ -86,12 +90,15 @@ def main() -> None:
                "every lever off": flags_off(list(LEVERS), lr)}  # fmt: skip
     rows, first_seed = [], {}
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.only:
+        configs = {label: flags for label, flags in configs.items() if label in args.only}
     for seed in args.seeds:
         for label, flags in configs.items():
             run = args.out / f"{label.replace(' ', '_').replace('/', '')}-{seed}"
-            attnlab("train", "lm", "--preset", args.preset, *args.budget, "--seed", seed,
-                    "--sample-tokens", 0, "--out", run, "--overwrite", *flags,
-                    log=args.out / f"{run.name}.log")  # fmt: skip
+            if not (run / "results.json").exists():  # a finished run is read, not trained again
+                attnlab("train", "lm", "--preset", args.preset, *args.budget, "--seed", seed,
+                        "--sample-tokens", 0, "--out", run, "--overwrite", *flags,
+                        log=args.out / f"{run.name}.log")  # fmt: skip
             result = results_of(run)
             rows.append({"config": label, "seed": seed, "steps": result["step"],
                          "seconds": round(result["seconds"], 1),

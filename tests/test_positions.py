@@ -54,6 +54,20 @@ def test_rotary_extends_past_its_table():
     )
 
 
+def test_rotary_takes_any_layout_and_low_precision():
+    rotary = Rotary(8, context=16)
+    wide = torch.randn(2, 3, 5, 9)
+    odd_start = wide[..., 1:]  # a view starting at an odd offset, as slices of a fused q/k/v
+    assert torch.equal(rotary(odd_start, 2), rotary(odd_start.contiguous(), 2))
+    half = odd_start.bfloat16()
+    out = rotary(half, 2)
+    assert out.dtype == torch.bfloat16
+    assert torch.allclose(out.float(), rotary(half.float(), 2), atol=1e-2)
+    double = rotary(odd_start.double(), 2)
+    expected = rotate_reference(odd_start[1, 2, 4].double(), 6)
+    assert double.dtype == torch.float64 and torch.allclose(double[1, 2, 4], expected, atol=1e-6)
+
+
 def test_alibi_slopes_follow_the_paper():
     assert torch.allclose(alibi_slopes(8), torch.tensor([2.0 ** -(i + 1) for i in range(8)]))
     assert alibi_slopes(6).shape == (6,) and torch.all(alibi_slopes(6) > 0)
