@@ -82,9 +82,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         ),  # fmt: skip
         "data": dict(RECIPE_DATA),
     },
-    # Fifteen minutes in all on a 2-core CPU. The tiny model trained longer: at this budget it
-    # beats wider and deeper ones (6 x 192, context 256: 1.68 test bits per byte against 1.63
-    # for this shape on one thread; benchmarks/RESULTS.md).
+    # Fifteen minutes in all, even on one core: the tiny model trained longer. At this budget it
+    # beats wider and deeper ones (6 x 192 with context 256 reached 1.68 test bits per byte at
+    # 2 threads; this shape 1.51 at 1 thread, below xz -9's 1.60; benchmarks/RESULTS.md).
     "small": {
         "model": dict(context=128, depth=4, width=128, heads=4, **RECIPE_MODEL),
         "train": dict(
