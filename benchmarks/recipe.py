@@ -83,6 +83,8 @@ def main() -> None:
                         "or '- LEVER'")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("runs/bench-recipe"))
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--plot-with", nargs="*", default=[], metavar="NAME=DIR",
+                        help="another ablation's --out: its seed-0 runs join the plot")  # fmt: skip
     parser.add_argument("--plot", type=Path)
     args = parser.parse_args()
     lr = PRESETS[args.preset]["train"]["lr"]
@@ -113,8 +115,13 @@ def main() -> None:
                    "rows": rows}  # fmt: skip
         args.json.write_text(json.dumps(summary, indent=2))
     if args.plot:
-        shown = {k: first_seed[k] for k in ("preset", "every lever off") if k in first_seed}
-        plot(shown, compressors, args.plot, f"--preset {args.preset}: bits per byte over time")
+        shown = {f"{args.preset}: {k}": first_seed[k] for k in ("preset", "every lever off")
+                 if k in first_seed}  # fmt: skip
+        for name, folder in (pair.split("=", 1) for pair in args.plot_with):
+            for label, run in (("preset", "preset-0"), ("every lever off", "every_lever_off-0")):
+                if (Path(folder) / run / "results.json").exists():
+                    shown[f"{name}: {label}"] = Path(folder) / run
+        plot(shown, compressors, args.plot, "bits per byte against training time")
 
 
 if __name__ == "__main__":
