@@ -48,6 +48,19 @@ def curve(run: Path) -> list[tuple[float, float]]:
     return [(r["seconds"], r["valid_bpb"]) for r in rows if "seconds" in r and "valid_bpb" in r]
 
 
+def by_config(rows: list[dict]) -> list[dict]:
+    """One row per configuration: test bits per byte of each seed, their mean, the change from
+    the preset's mean (what turning the lever off costs), and the steps each seed made."""
+    configs = list(dict.fromkeys(r["config"] for r in rows))
+    seeds = {c: [r for r in rows if r["config"] == c] for c in configs}
+    mean = {c: sum(r["test bpb"] for r in seeds[c]) / len(seeds[c]) for c in configs}
+    base = mean.get("preset")
+    return [{"config": c, "test bpb by seed": " / ".join(f"{r['test bpb']:.4f}" for r in seeds[c]),
+             "mean": round(mean[c], 4),
+             "vs preset": "" if base is None or c == "preset" else f"{mean[c] - base:+.4f}",
+             "steps": " / ".join(str(r["steps"]) for r in seeds[c])} for c in configs]  # fmt: skip
+
+
 def plot(runs: dict[str, Path], compressors: dict[str, float], path: Path, title: str) -> None:
     import matplotlib
 
@@ -109,6 +122,7 @@ def main() -> None:
             print(rows[-1], flush=True)
             first_seed.setdefault(label, run)
     print(table(rows, ["config", "seed", "steps", "seconds", "valid bpb", "test bpb"]))
+    print(table(by_config(rows), ["config", "test bpb by seed", "mean", "vs preset", "steps"]))
     compressors = compressor_bits_per_byte(read_splits(TextData()).test)
     if args.json:
         summary = {"preset": args.preset, "budget": args.budget, "compressors": compressors,
