@@ -76,7 +76,15 @@ def plot(runs: dict[str, Path], compressors: dict[str, float], path: Path, title
                    s=50, zorder=3)  # fmt: skip
     for i, (name, bpb) in enumerate(sorted(compressors.items(), key=lambda kv: -kv[1])):
         ax.axhline(bpb, color="grey", linestyle=("--", ":", "-.")[i % 3], linewidth=1)
-        ax.text(0, bpb, f" {name} {bpb:.2f}", va="bottom", fontsize=8, color="grey")
+        ax.text(
+            0.01 + 0.2 * i,
+            bpb,
+            f"{name} {bpb:.2f}",
+            va="bottom",
+            fontsize=8,
+            color="grey",
+            transform=ax.get_yaxis_transform(),
+        )  # labels side by side: xz and bzip2 are close
     ax.set_xlabel("training seconds")
     ax.set_ylabel("bits per byte (lines: validation checks; dots: whole test split)")
     ax.set_ylim(top=min(4.0, ax.get_ylim()[1]))
