@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from attnlab.positions import Rotary, alibi_bias, alibi_slopes, sinusoidal_table
@@ -63,6 +64,9 @@ def test_rotary_takes_any_layout_and_low_precision():
     out = rotary(half, 2)
     assert out.dtype == torch.bfloat16
     assert torch.allclose(out.float(), rotary(half.float(), 2), atol=1e-2)
+    with pytest.warns(UserWarning):  # torch warns that the complex table lost its imaginary part
+        cast = Rotary(8, context=16).to(torch.bfloat16)
+    assert torch.equal(cast(half, 2), out)
     double = rotary(odd_start.double(), 2)
     expected = rotate_reference(odd_start[1, 2, 4].double(), 6)
     assert double.dtype == torch.float64 and torch.allclose(double[1, 2, 4], expected, atol=1e-6)

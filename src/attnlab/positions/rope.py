@@ -21,20 +21,23 @@ class Rotary(nn.Module):
 
     def __init__(self, head_dim: int, context: int, base: float = 10000.0):
         super().__init__()
-        theta = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
-        self.register_buffer("theta", theta.float(), persistent=False)
+        self.head_dim, self.base = head_dim, base
         self._build(context)
 
     def _build(self, length: int) -> None:
-        angle = torch.arange(length, dtype=torch.float64)[:, None] * self.theta.double()
+        theta = self.base ** (
+            -torch.arange(0, self.head_dim, 2, dtype=torch.float64) / self.head_dim
+        )
+        angle = torch.arange(length, dtype=torch.float64)[:, None] * theta
         turn = torch.polar(torch.ones_like(angle), angle)  # e^{i·p·θ}, (length, d/2)
         self.register_buffer("turn", turn.to(torch.complex64), persistent=False)
 
     def forward(self, x: Tensor, start: int = 0) -> Tensor:
         t = x.shape[-2]
-        if start + t > self.turn.shape[0]:
+        # `module.to(torch.bfloat16)` casts complex buffers to real ones too: build it again
+        if start + t > self.turn.shape[0] or not self.turn.is_complex():
             device = self.turn.device
-            self._build(2 * (start + t))
+            self._build(max(2 * (start + t), self.turn.shape[0]))
             self.turn = self.turn.to(device)
         real = torch.promote_types(x.dtype, torch.float32)  # bf16 and fp16: no complex kind
         turn = self.turn[start : start + t].to(real.to_complex())
