@@ -5,6 +5,7 @@ import os
 import signal
 import socket
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -176,6 +177,12 @@ def first_step_gradients(rank, world, port, batch, out):
     loss.backward()
     if rank == 0:
         save_file({n: p.grad.contiguous() for n, p in model.named_parameters()}, out)
+    # Tear down in order, giving gloo's worker threads a moment to drop their finished work:
+    # when the last reference to the process group goes while one of them still needs the
+    # GIL, the group's destructor waits for it forever (a hang seen once in CI).
+    del objective, loss
+    dist.barrier()
+    time.sleep(0.2)
     dist.destroy_process_group()
 
 
