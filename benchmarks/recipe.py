@@ -42,6 +42,11 @@ def flags_off(levers: list[str], lr: float) -> list[str]:
     return flags
 
 
+def run_name(label: str, seed: int) -> str:
+    """The run folder of one configuration and seed, inside an ablation's --out."""
+    return f"{label.replace(' ', '_').replace('/', '')}-{seed}"
+
+
 def curve(run: Path) -> list[tuple[float, float]]:
     """(training seconds, quick validation bits per byte) of each check of a run."""
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -117,7 +122,7 @@ def main() -> None:
         configs = {label: flags for label, flags in configs.items() if label in args.only}
     for seed in args.seeds:
         for label, flags in configs.items():
-            run = args.out / f"{label.replace(' ', '_').replace('/', '')}-{seed}"
+            run = args.out / run_name(label, seed)
             if not (run / "results.json").exists():  # a finished run is read, not trained again
                 attnlab("train", "lm", "--preset", args.preset, *args.budget, "--seed", seed,
                         "--sample-tokens", 0, "--out", run, "--overwrite", *flags,
@@ -140,9 +145,10 @@ def main() -> None:
         shown = {f"{args.preset}: {k}": first_seed[k] for k in ("preset", "every lever off")
                  if k in first_seed}  # fmt: skip
         for name, folder in (pair.split("=", 1) for pair in args.plot_with):
-            for label, run in (("preset", "preset-0"), ("every lever off", "every_lever_off-0")):
-                if (Path(folder) / run / "results.json").exists():
-                    shown[f"{name}: {label}"] = Path(folder) / run
+            for label in ("preset", "every lever off"):
+                run = Path(folder) / run_name(label, 0)
+                if (run / "results.json").exists():
+                    shown[f"{name}: {label}"] = run
         plot(shown, compressors, args.plot, "bits per byte against training time")
 
 
