@@ -104,6 +104,8 @@ def main() -> None:
     parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--levers", nargs="*", default=list(LEVERS), choices=list(LEVERS))
+    parser.add_argument("--together", nargs="*", default=[], choices=list(LEVERS),
+                        help="also a row with just these levers off, together")  # fmt: skip
     parser.add_argument("--budget", nargs="*", default=[], help="e.g. --minutes 3 or --steps 500")
     parser.add_argument("--only", nargs="+", help="just these rows: preset, 'every lever off', "
                         "or '- LEVER'")  # fmt: skip
@@ -116,6 +118,8 @@ def main() -> None:
     lr = PRESETS[args.preset]["train"]["lr"]
     configs = {"preset": [], **{f"- {n}": flags_off([n], lr) for n in args.levers},
                "every lever off": flags_off(list(LEVERS), lr)}  # fmt: skip
+    if args.together:
+        configs["- " + " + ".join(args.together)] = flags_off(args.together, lr)
     rows, first_seed = [], {}
     args.out.mkdir(parents=True, exist_ok=True)
     if args.only:
