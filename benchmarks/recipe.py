@@ -1,6 +1,7 @@
 """The training recipe of a language-model preset, lever by lever: the preset as it is, then
 with each lever turned off alone, for one or more seeds, each through `attnlab train lm` on
-the default corpus; plus the preset with every lever off (the recipe before them). Writes the
+the default corpus; plus the preset with every lever off (the recipe before them), and with
+--candidates, the preset with each lever not in it turned on. Writes the
 ablation as JSON and a plot of bits per byte against training seconds, with the standard
 compressors on the same test bytes as horizontal lines. Runs already finished in --out are
 read rather than trained again, so an interrupted ablation resumes and --only can split one
@@ -32,6 +33,13 @@ LEVERS: dict[str, list[str]] = {
     "rotary positions (off: learned)": ["--position", "learned"],
     "untied output layer (off: tied)": ["--tie-weights"],
     "no biases (off: biases)": ["--bias"],
+}
+
+# Levers tried and not (yet) in the presets, and the flags that turn each on.
+CANDIDATES: dict[str, list[str]] = {
+    "value residual": ["--value-residual"],
+    "sequence-length warm-up (first 25 %)": ["--context-warmup", "0.25"],
+    "batch-size ramp (first 25 %)": ["--batch-warmup", "0.25"],
 }
 
 
@@ -104,11 +112,13 @@ def main() -> None:
     parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--levers", nargs="*", default=list(LEVERS), choices=list(LEVERS))
+    parser.add_argument("--candidates", nargs="*", default=[], choices=list(CANDIDATES),
+                        help="also a row with each of these levers turned on")  # fmt: skip
     parser.add_argument("--together", nargs="*", default=[], choices=list(LEVERS),
                         help="also a row with just these levers off, together")  # fmt: skip
     parser.add_argument("--budget", nargs="*", default=[], help="e.g. --minutes 3 or --steps 500")
     parser.add_argument("--only", nargs="+", help="just these rows: preset, 'every lever off', "
-                        "or '- LEVER'")  # fmt: skip
+                        "'- LEVER' or '+ CANDIDATE'")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("runs/bench-recipe"))
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot-with", nargs="*", default=[], metavar="NAME=DIR",
@@ -118,6 +128,7 @@ def main() -> None:
     lr = PRESETS[args.preset]["train"]["lr"]
     configs = {"preset": [], **{f"- {n}": flags_off([n], lr) for n in args.levers},
                "every lever off": flags_off(list(LEVERS), lr)}  # fmt: skip
+    configs |= {f"+ {name}": CANDIDATES[name] for name in args.candidates}
     if args.together:
         configs["- " + " + ".join(args.together)] = flags_off(args.together, lr)
     rows, first_seed = [], {}

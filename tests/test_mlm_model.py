@@ -157,7 +157,7 @@ class OneBatchTask:
         self.batch = (torch.randint(0, 40, (4, 12)), torch.ones(4, 12, dtype=torch.bool),
                       torch.tensor([0, 1, 0, 1]))  # fmt: skip
 
-    def next_batch(self):
+    def next_batch(self, progress):
         return self.batch
 
     def loss(self, objective, batch):

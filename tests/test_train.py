@@ -48,12 +48,12 @@ def model_config(**overrides):
     return ModelConfig(**{**dict(context=16, depth=2, width=32, heads=4, dropout=0.1), **overrides})
 
 
-def run(folder, steps, resume=False, model=None, **train_overrides):
+def run(folder, steps, resume=False, model=None, data=None, **train_overrides):
     """Train as `attnlab train lm` does (the same callbacks), on a small synthetic text."""
     torch.manual_seed(0)
     settings = dict(steps=steps, batch_size=4, eval_every=4, save_every=3)
     cfg = TrainConfig(**{**settings, **train_overrides})
-    data = TextData(eval_bytes=200, sample_tokens=0)
+    data = TextData(eval_bytes=200, sample_tokens=0, **(data or {}))
     model_cfg = model_config(**(model or {}))
     lm = LanguageModel(model_cfg)
     task = LanguageModelTask(corpus(), ByteTokenizer(), model_cfg, cfg, data, CPU)
@@ -74,6 +74,28 @@ def test_resumed_run_matches_an_uninterrupted_run(tmp_path, model):
     assert torch.allclose(straight(tokens), resumed(tokens), atol=1e-6)
     steps = [json.loads(line)["step"] for line in (tmp_path / "b/metrics.jsonl").open()]
     assert steps == sorted(steps), "rows after the checkpoint were not dropped on resume"
+
+
+def test_resume_during_the_warm_ups_matches_an_uninterrupted_run(tmp_path, monkeypatch):
+    warm = dict(context_warmup=0.6, batch_warmup=0.6)  # windows and batch still growing at 5
+    straight, _ = run(tmp_path / "a", steps=10, data=warm)
+    plain, _ = run(tmp_path / "c", steps=10)
+    original, calls = LanguageModel.loss, []
+
+    def interrupting(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:  # Ctrl-C during the fifth of ten steps: the budget is unchanged
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(LanguageModel, "loss", interrupting)
+    assert run(tmp_path / "b", steps=10, data=warm)[1].step == 5
+    monkeypatch.setattr(LanguageModel, "loss", original)
+    resumed, _ = run(tmp_path / "b", steps=10, resume=True, data=warm)
+    tokens = torch.randint(0, 256, (2, 16))
+    straight.eval(), resumed.eval(), plain.eval()
+    assert torch.allclose(straight(tokens), resumed(tokens), atol=1e-6)
+    assert not torch.allclose(straight(tokens), plain(tokens), atol=1e-4)  # they did act
 
 
 def test_run_folder_holds_everything_to_load_and_resume(tmp_path):

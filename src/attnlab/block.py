@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .attention import MultiHeadAttention
+from .attention.layer import ValueResidual
 from .config import ModelConfig
 from .registry import ACTIVATIONS
 
@@ -90,12 +91,21 @@ class Block(nn.Module):
         return self.attention.new_state(capacity)
 
     def forward(
-        self, x: Tensor, *, mask: Tensor | None = None, causal: bool = False, state: Any = None
+        self,
+        x: Tensor,
+        *,
+        mask: Tensor | None = None,
+        causal: bool = False,
+        state: Any = None,
+        values: ValueResidual | None = None,
     ) -> Tensor:
-        """`mask` (b, s) marks real tokens; `state` is this block's from `new_state`."""
+        """`mask` (b, s) marks real tokens; `state` is this block's from `new_state`;
+        `values` carries the first block's attention values to the later ones."""
         if self.pre_norm:
-            attended = self.attention(self.norm1(x), mask=mask, causal=causal, state=state)
+            attended = self.attention(self.norm1(x), mask=mask, causal=causal, state=state,
+                                      values=values)  # fmt: skip
             x = x + self.dropout(attended)
             return x + self.dropout(self.feed_forward(self.norm2(x)))
-        x = self.norm1(x + self.dropout(self.attention(x, mask=mask, causal=causal, state=state)))
+        attended = self.attention(x, mask=mask, causal=causal, state=state, values=values)
+        x = self.norm1(x + self.dropout(attended))
         return self.norm2(x + self.dropout(self.feed_forward(x)))

@@ -235,6 +235,11 @@ class ModelConfig:
     logit_cap: float = option(
         0.0, "soft-cap the output logits to ±cap by cap·tanh(z/cap) (0: off; Gemma 2)", at_least=0
     )
+    value_residual: bool = option(
+        False,
+        "later blocks attend over a learned mix of their values and the first block's "
+        "(ResFormer, Zhou et al. 2024)",
+    )
     options: dict[str, Any] = field(default_factory=dict)
 
     # The settings that choose a registered variant, whose options `options` holds.
@@ -257,6 +262,11 @@ class ModelConfig:
                               f"{self.attention} has none")  # fmt: skip
         if self.qk_norm:
             check_supports(self, ("qk",), "--qk-norm")
+        if self.value_residual and (self.model != "transformer"
+                                    or ATTENTION[self.attention].parameter_free):  # fmt: skip
+            raise ConfigError(f"--value-residual needs --model transformer with value "
+                              f"projections, not --model {self.model} --attention "
+                              f"{self.attention}")  # fmt: skip
         for role, variant in (("position", POSITIONS[self.position]), ("model", stack)):
             check_supports(self, getattr(variant, "needs", ()), f"--{role} {variant.name}")
         for variant in self.variants():

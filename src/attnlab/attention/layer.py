@@ -25,6 +25,26 @@ from ..registry import ATTENTION
 from .dconv import CausalDepthwiseConv, ConvState
 
 
+class ValueResidual:
+    """The value residual of ResFormer (Zhou et al. 2024, eq. 5), carried through one forward
+    pass of a stack: the first layer's values V_1 are kept, and every later layer n attends
+    over λ_n·V_n + μ_n·V_1 instead of V_n, with learned λ_n and μ_n (one pair per layer, the
+    stack's `value_keep` and `value_first`, both starting at 0.5). Later layers so keep
+    access to the token-level information the first layer's values carry."""
+
+    def __init__(self, keep: Tensor, first: Tensor):
+        self.keep, self.first = keep, first  # (depth - 1,) each
+        self.first_values: Tensor | None = None
+        self.layer = 0
+
+    def mix(self, v: Tensor) -> Tensor:
+        if self.first_values is None:
+            self.first_values = v
+            return v
+        n, self.layer = self.layer, self.layer + 1
+        return self.keep[n] * v + self.first[n] * self.first_values
+
+
 class MultiHeadAttention(nn.Module):
     """x (b, t, width) -> (b, t, width).
 
@@ -87,11 +107,15 @@ class MultiHeadAttention(nn.Module):
         mask: Tensor | None = None,
         causal: bool = False,
         state: Any = None,
+        values: ValueResidual | None = None,
     ) -> Tensor:
         """`mask` (b, s) marks the real keys (of the cached ones too); `state` is what
-        `new_state` gave, holding the keys of earlier calls."""
+        `new_state` gave, holding the keys of earlier calls; `values` mixes in the first
+        layer's values."""
         b, t, _ = x.shape
         q, k, v = self.project(x, context, state)
+        if values is not None:
+            v = values.mix(v)
         if isinstance(state, ConvState):
             state = state.inner
         if self.qk_norm:  # unit RMS per head: bounded scores (ViT-22B, Dehghani et al. 2023)

@@ -22,6 +22,18 @@ def gather_windows(tokens: np.ndarray, starts: Tensor, length: int) -> Tensor:
     return torch.from_numpy(np.asarray(tokens[index], dtype=np.int64))
 
 
+def warmed_up(full: int, progress: float, share: float, multiple: int = 1) -> int:
+    """A size growing in a straight line from full/8 to `full` over the first `share` of the
+    training budget (`progress`: the share spent), rounded down to a multiple of `multiple`;
+    `full` throughout when `share` is 0. Sequence-length warm-up (Li et al. 2022, "The
+    Stability-Efficiency Dilemma") and the batch-size ramp (GPT-3, Brown et al. 2020, §2.3)."""
+    if share <= 0 or progress >= share:
+        return full
+    start = min(full, max(multiple, full // 8))
+    size = int(start + (full - start) * progress / share) // multiple * multiple
+    return min(full, max(start, size))
+
+
 class RandomWindows:
     """Batches (x, y) of shape (batch_size, context): y is x shifted by one token."""
 
@@ -44,10 +56,16 @@ class RandomWindows:
         return self
 
     def __next__(self) -> tuple[Tensor, Tensor]:
+        return self.take(self.context, self.batch_size)
+
+    def take(self, length: int, rows: int) -> tuple[Tensor, Tensor]:
+        """The next batch cut to its first `rows` windows of `length` tokens (a warm-up's
+        shorter or fewer windows). The starts drawn do not depend on either, so a run's
+        windows are the same with and without a warm-up, and resume the same."""
         high = len(self.tokens) - self.context  # last start that still has a target
         starts = torch.randint(0, high, (self.batch_size * self.world,), generator=self.generator)
-        mine = starts[self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
-        window = gather_windows(self.tokens, mine, self.context + 1)
+        first = self.rank * self.batch_size
+        window = gather_windows(self.tokens, starts[first : first + rows], length + 1)
         return window[:, :-1], window[:, 1:]
 
     def state_dict(self) -> dict[str, Tensor]:

@@ -141,6 +141,9 @@ class Seq2Seq(Model):
         if cfg.model != "transformer":
             raise ConfigError(f"a {self.title} is built from --model transformer blocks; "
                               f"--model {cfg.model} is not supported")  # fmt: skip
+        if cfg.value_residual:
+            raise ConfigError(f"a {self.title} does not take --value-residual (its decoder "
+                              "blocks attend over the source too)")  # fmt: skip
         self.bos_id = cfg.vocab_size - 2 if bos_id is None else bos_id
         self.eos_id = cfg.vocab_size - 1 if eos_id is None else eos_id
         specials = (self.bos_id, self.eos_id)

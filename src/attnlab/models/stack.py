@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from ..attention.layer import ValueResidual
 from ..block import Block, norm
 from ..config import ModelConfig
 from ..positions import build_position
@@ -63,6 +64,9 @@ class Transformer(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.blocks = nn.ModuleList(self.make_block(cfg) for _ in range(cfg.depth))
+        if cfg.value_residual:  # ResFormer's λ_n and μ_n for the blocks after the first
+            self.value_keep = nn.Parameter(torch.full((cfg.depth - 1,), 0.5))
+            self.value_first = nn.Parameter(torch.full((cfg.depth - 1,), 0.5))
         self.aux_loss: Tensor | float = 0.0
         self.stats: dict[str, float] = {}
 
@@ -84,9 +88,15 @@ class Transformer(nn.Module):
         causal: bool = False,
         state: LayerStates | None = None,
     ) -> Tensor:
+        values = ValueResidual(self.value_keep, self.value_first) if self.value_residual else None
         for i, block in enumerate(self.blocks):
-            x = block(x, mask=mask, causal=causal, state=None if state is None else state[i])
+            x = block(x, mask=mask, causal=causal, state=None if state is None else state[i],
+                      values=values)  # fmt: skip
         return x
+
+    @property
+    def value_residual(self) -> bool:
+        return hasattr(self, "value_keep")
 
 
 class InputEmbedding(nn.Module):

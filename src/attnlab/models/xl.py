@@ -83,8 +83,10 @@ class MemoryAttention(MultiHeadAttention):
         mask: Tensor | None = None,
         causal: bool = False,
         state: LayerMemory | None = None,
+        values: None = None,
     ) -> Tensor:
-        """`mask` (b, s) covers memory and segment."""
+        """`mask` (b, s) covers memory and segment. `values` is always None: the config
+        refuses a value residual here (each layer's memory holds other hidden states)."""
         context = x if state is None else state.extend(x)  # (b, s, width)
         if mask is not None and mask.shape[1] != context.shape[1]:
             raise ValueError("a padding mask with a memory must cover the memory too")

@@ -180,7 +180,7 @@ class AlgorithmicTask(Task):
         task = cls(spec, setup.train, setup.data, setup.device)
         return task, model.to(setup.device)
 
-    def next_batch(self) -> tuple:
+    def next_batch(self, progress: float = 0.0) -> tuple:
         low, high = self.spec.lengths
         length = int(torch.randint(low, high + 1, (), generator=self.generator))
         repeats = int(torch.randint(self.spec.repeats[0], self.spec.repeats[1] + 1, (),

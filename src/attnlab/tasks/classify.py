@@ -265,7 +265,7 @@ class ClassificationTask(Task):
         ]
         return "texts cut to the context: " + ", ".join(notes) if notes else ""
 
-    def next_batch(self):
+    def next_batch(self, progress: float = 0.0):
         self.drawn += 1
         return next(self.batches).to(self.device)
 

@@ -15,7 +15,7 @@ from ..config import ModelConfig, TrainConfig, from_settings, option
 from ..data.encoded import encode_cached, spread_sample, train_cached
 from ..data.text import TextSplits, load_text
 from ..data.tokenizers import DEFAULT_VOCAB, Tokenizer, train_tokenizer
-from ..data.windows import RandomWindows, Streams
+from ..data.windows import RandomWindows, Streams, warmed_up
 from ..errors import UserError
 from ..evaluate import bits_per_byte
 from ..models import LanguageModel
@@ -55,6 +55,14 @@ class TextData:
     )
     eval_bytes: int = option(65536, "validation bytes scored at each check (0: all)", at_least=0)
     sample_tokens: int = option(300, "tokens sampled at the end of training", at_least=0)
+    context_warmup: float = option(
+        0.0, "sequence-length warm-up: share of the budget over which the training windows "
+        "grow from context/8 tokens to the whole context (0: off)", at_least=0, at_most=1,
+    )  # fmt: skip
+    batch_warmup: float = option(
+        0.0, "batch-size ramp: share of the budget over which the batch grows from 1/8 of "
+        "--batch-size to all of it (0: off)", at_least=0, at_most=1,
+    )  # fmt: skip
 
 
 @dataclass
@@ -169,6 +177,10 @@ class LanguageModelTask(Task):
         self.device = device
         self.recurrent = reads_segments(model.model)
         train, context = text.tokens["train"], model.context
+        self.context = context
+        if self.recurrent and (data.context_warmup or data.batch_warmup):
+            raise UserError(f"--context-warmup and --batch-warmup cut random windows; --model "
+                            f"{model.model} reads the text in ordered segments")  # fmt: skip
         if self.recurrent:
             self.batches = Streams(train, context, cfg.batch_size, rank, world)
         else:
@@ -210,8 +222,13 @@ class LanguageModelTask(Task):
         setup.say(self.tokenizer.decode(out[0, len(prompt) :].tolist()))
         setup.say("---")
 
-    def next_batch(self) -> tuple:
-        x, y, *restart = next(self.batches)
+    def next_batch(self, progress: float = 0.0) -> tuple:
+        if self.recurrent:
+            x, y, *restart = next(self.batches)
+        else:
+            length = warmed_up(self.context, progress, self.data.context_warmup, multiple=8)
+            rows = warmed_up(self.cfg.batch_size, progress, self.data.batch_warmup)
+            x, y, *restart = self.batches.take(length, rows)
         return (
             x.to(self.device, non_blocking=True),
             y.to(self.device, non_blocking=True),

@@ -167,7 +167,7 @@ class MaskedLanguageModelTask(Task):
         model = MaskedLM(cfg, cls_id=task.masking.cls_id)
         return task, model.to(setup.device)
 
-    def next_batch(self) -> tuple[Tensor, Tensor]:
+    def next_batch(self, progress: float = 0.0) -> tuple[Tensor, Tensor]:
         windows, _ = next(self.windows)  # the next-token targets are not needed
         sequences, _ = self.masking.frame(windows)
         inputs, targets = self.masking(sequences, None, self.generator)

@@ -229,7 +229,7 @@ class Seq2SeqTask(Task):
                                             shown.pairs.references, strict=True):  # fmt: skip
             setup.say(f"{source!r} -> {hypothesis!r} (reference {refs[0]!r})")
 
-    def next_batch(self) -> PairBatch:
+    def next_batch(self, progress: float = 0.0) -> PairBatch:
         self.drawn += 1
         return self.scorers["train"].batches.collate(next(self.order)).to(self.device)
 

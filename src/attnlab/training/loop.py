@@ -34,7 +34,7 @@ class Task(Protocol):
     plot: dict[str, str]  # curve label -> metric name, for the PNG
     held_out: tuple[str, ...]  # the splits scored at the end of training
 
-    def next_batch(self) -> tuple: ...
+    def next_batch(self, progress: float) -> tuple: ...  # progress: budget share spent
     def loss(self, objective: nn.Module, batch: tuple) -> tuple[Tensor, dict[str, float]]: ...
     def tokens_in(self, batch: tuple) -> int: ...
     def train_metrics(self, loss: float) -> dict[str, float]: ...
@@ -162,7 +162,7 @@ def optimizer_step(run: Run):
             group["lr"] = run.lr * group.get("lr_scale", 1.0)  # a group may scale the schedule
         losses, tokens, stats = [], 0, {}
         for micro in range(cfg.accumulate):
-            batch = task.next_batch()
+            batch = task.next_batch(run.fraction)
             last = micro == cfg.accumulate - 1
             sync = nullcontext() if last or run.dist.world == 1 else objective.no_sync()
             with sync:
