@@ -115,6 +115,8 @@ def main() -> None:
     parser.add_argument("--levers", nargs="*", default=list(LEVERS), choices=list(LEVERS))
     parser.add_argument("--candidates", nargs="*", default=[], choices=list(CANDIDATES),
                         help="also a row with each of these levers turned on")  # fmt: skip
+    parser.add_argument("--candidates-together", nargs="*", default=[], choices=list(CANDIDATES),
+                        help="also a row with all of these levers turned on")  # fmt: skip
     parser.add_argument("--together", nargs="*", default=[], choices=list(LEVERS),
                         help="also a row with just these levers off, together")  # fmt: skip
     parser.add_argument("--budget", nargs="*", default=[], help="e.g. --minutes 3 or --steps 500")
@@ -130,6 +132,10 @@ def main() -> None:
     configs = {"preset": [], **{f"- {n}": flags_off([n], lr) for n in args.levers},
                "every lever off": flags_off(list(LEVERS), lr)}  # fmt: skip
     configs |= {f"+ {name}": CANDIDATES[name] for name in args.candidates}
+    if args.candidates_together:
+        configs["+ " + " + ".join(args.candidates_together)] = [
+            flag for name in args.candidates_together for flag in CANDIDATES[name]
+        ]
     if args.together:
         configs["- " + " + ".join(args.together)] = flags_off(args.together, lr)
     rows, first_seed = [], {}
