@@ -83,5 +83,6 @@ def test_cpu_presets_build_their_recipe(name):
     preset = PRESETS[name]
     model = LanguageModel(ModelConfig(**{**preset["model"], "vocab_size": 2048}))
     assert model.cfg.qk_norm and model.cfg.zero_init and model.cfg.tie_weights
+    assert model.cfg.value_residual and model.cfg.activation == "relu" and not model.cfg.logit_cap
     assert TrainConfig(**preset["train"]).optimizer == "muon"
     assert TextData(**preset["data"]).tokenizer == "bpe"

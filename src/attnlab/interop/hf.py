@@ -70,7 +70,8 @@ HF_ACTIVATIONS = {
 }
 # What both families are: settings that must hold, and how a message names them.
 PLAIN = (("model", "transformer"), ("attention", "dense"), ("position", "learned"),
-         ("head_mode", "narrow"), ("bias", True))  # fmt: skip
+         ("head_mode", "narrow"), ("bias", True), ("qk_norm", False), ("qkv_conv", 0),
+         ("logit_cap", 0.0), ("value_residual", False))  # fmt: skip
 
 
 class Family:
