@@ -9,16 +9,24 @@ import torch
 
 import attnlab
 from attnlab.cli import main
+from attnlab.tasks.lm import RECIPE_MODEL
 from tests.look_runs import make_run, require, tiny_config
 
 onnxruntime = require("onnxruntime")
 
 
-@pytest.mark.parametrize("kind", ["lm", "classifier"])
+@pytest.mark.parametrize("kind", ["lm", "lm-recipe", "classifier"])
 def test_onnx_output_equals_pytorch_on_any_length(kind, tmp_path, capsys):
-    cfg = tiny_config(context=24)
-    model = attnlab.LanguageModel(cfg) if kind == "lm" else attnlab.Classifier(cfg, pooling="cls")
-    run = make_run(tmp_path / "run", model, None if kind == "lm" else ["no", "yes"])
+    """`lm-recipe`: the CPU presets' model (rotary positions, QK-norm, value residual), its
+    blocks not starting at zero so that they count."""
+    recipe = {**RECIPE_MODEL, "zero_init": False} if kind == "lm-recipe" else {}
+    cfg = tiny_config(context=24, **recipe)
+    model = (
+        attnlab.Classifier(cfg, pooling="cls")
+        if kind == "classifier"
+        else attnlab.LanguageModel(cfg)
+    )
+    run = make_run(tmp_path / "run", model, ["no", "yes"] if kind == "classifier" else None)
     assert main(["export", run, "--onnx", str(tmp_path / "model.onnx")]) == 0
     assert "ONNX Runtime matches PyTorch" in capsys.readouterr().out
     session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"))
