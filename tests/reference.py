@@ -64,3 +64,14 @@ def multi_head_attention(layer, x, causal=False, key_mask=None, qk_norm=False):
     w_o = layer.unify_heads.weight.double()
     b_o = layer.unify_heads.bias.double() if layer.unify_heads.bias is not None else 0
     return out @ w_o.T + b_o
+
+
+def assert_causal(model, vocab: int, length: int = 20, at: int = 12) -> None:
+    """Changing the token at `at` changes a language model's outputs from there on, and none
+    before it."""
+    tokens = torch.randint(0, vocab, (2, length))
+    changed = tokens.clone()
+    changed[:, at] = (changed[:, at] + 1) % vocab
+    before, after = model(tokens), model(changed)
+    torch.testing.assert_close(before[:, :at], after[:, :at])
+    assert not torch.allclose(before[:, at:], after[:, at:])

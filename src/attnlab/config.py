@@ -219,12 +219,9 @@ class ModelConfig:
     norm_eps: float = option(1e-5, "LayerNorm epsilon (BERT: 1e-12)", above=0)
     embedding_norm: bool = option(False, "LayerNorm the embeddings before the first block (BERT)")
     ff_mult: int = option(4, "feed-forward hidden width as a multiple of the width", at_least=1)
-    qkv_conv: int = option(
-        0,
-        "Primer: kernel of a causal depthwise convolution over positions after the q, k and v "
-        "projections (So et al. 2021; 0: none, Primer uses 3)",
-        at_least=0,
-    )
+    qkv_conv: int = option(0, "Primer: kernel of a causal depthwise convolution over positions "
+                           "after the q, k and v projections (So et al. 2021; 0: none, Primer "
+                           "uses 3)", at_least=0)  # fmt: skip
     dropout: float = option(0.0, "dropout probability", at_least=0, below=1)
     tie_weights: bool = option(True, "share the token embedding with the output layer")
     bias: bool = option(True, "biases in linear layers and LayerNorm")
@@ -235,11 +232,8 @@ class ModelConfig:
     logit_cap: float = option(
         0.0, "soft-cap the output logits to ±cap by cap·tanh(z/cap) (0: off; Gemma 2)", at_least=0
     )
-    value_residual: bool = option(
-        False,
-        "later blocks attend over a learned mix of their values and the first block's "
-        "(ResFormer, Zhou et al. 2024)",
-    )
+    value_residual: bool = option(False, "later blocks attend over a learned mix of their "
+                                  "values and the first block's (ResFormer)")  # fmt: skip
     options: dict[str, Any] = field(default_factory=dict)
 
     # The settings that choose a registered variant, whose options `options` holds.
@@ -257,16 +251,15 @@ class ModelConfig:
                 f"--width {self.width} is not divisible by --heads {self.heads}; "
                 "choose another width or heads, or --head-mode wide"
             )
-        if self.qkv_conv and ATTENTION[self.attention].parameter_free:
+        core = ATTENTION[self.attention]
+        if self.qkv_conv and core.parameter_free:
             raise ConfigError(f"--qkv-conv needs q, k and v projections; --attention "
                               f"{self.attention} has none")  # fmt: skip
         if self.qk_norm:
             check_supports(self, ("qk",), "--qk-norm")
-        if self.value_residual and (self.model != "transformer"
-                                    or ATTENTION[self.attention].parameter_free):  # fmt: skip
-            raise ConfigError(f"--value-residual needs --model transformer with value "
-                              f"projections, not --model {self.model} --attention "
-                              f"{self.attention}")  # fmt: skip
+        if self.value_residual and (self.model != "transformer" or core.parameter_free):
+            raise ConfigError(f"--value-residual needs --model transformer with values, not "
+                              f"--model {self.model} --attention {self.attention}")  # fmt: skip
         for role, variant in (("position", POSITIONS[self.position]), ("model", stack)):
             check_supports(self, getattr(variant, "needs", ()), f"--{role} {variant.name}")
         for variant in self.variants():
@@ -369,9 +362,8 @@ class TrainConfig:
     batch_size: int = option(32, "sequences per optimiser step (per process)", at_least=1)
     accumulate: int = option(1, "micro-batches whose gradients add up to one step", at_least=1)
     steps: int = option(0, "optimiser steps to train in all (0: stop by --minutes)", at_least=0)
-    minutes: float = option(
-        0.0, "wall-clock training budget in minutes (0: stop by --steps)", at_least=0
-    )
+    minutes: float = option(0.0, "wall-clock training budget in minutes (0: stop by --steps)",
+                            at_least=0)  # fmt: skip
     optimizer: str = option("adamw", "optimiser", choices=OPTIMIZERS)
     schedule: str = option("cosine", "learning-rate schedule", choices=SCHEDULES)
     lr: float = option(1e-3, "peak learning rate", above=0)
