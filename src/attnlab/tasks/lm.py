@@ -227,12 +227,12 @@ class LanguageModelTask(Task):
         setup.say("---")
 
     def next_batch(self, progress: float = 0.0) -> tuple:
-        if self.recurrent:
+        if self.recurrent:  # ordered segments, flagged where the streams start again
             x, y, *restart = next(self.batches)
-        else:
+        else:  # random windows: shorter or fewer while a warm-up lasts
             length = warmed_up(self.context, progress, self.data.context_warmup, multiple=8)
             rows = warmed_up(self.cfg.batch_size, progress, self.data.batch_warmup)
-            x, y, *restart = self.batches.take(length, rows)
+            (x, y), restart = self.batches.take(length, rows), []
         return (
             x.to(self.device, non_blocking=True),
             y.to(self.device, non_blocking=True),
