@@ -1,13 +1,16 @@
-"""Training speed of two attnlab checkouts side by side: is a change as fast as before?
+"""Training (or generation) speed of two attnlab checkouts side by side: is a change as fast
+as before?
 
 Each checkout runs in a process of its own (its `src` on PYTHONPATH), both kept alive; rounds
 alternate between them (A B, then B A, ...), one at a time, so load on a shared machine hits
 both alike. Each side builds the same language model through the public API only
-(`attnlab.ModelConfig`, `LanguageModel`, `.loss`) and trains it with AdamW; the result is the
-median over rounds of the per-round ratio of tokens/s (paired), as in `throughput.py`.
+(`attnlab.ModelConfig`, `LanguageModel`, `.loss`, `.generate`) and trains it with AdamW, or
+with --generate decodes 256 tokens greedily from a 1-token prompt (batch 1, key/value cache);
+the result is the median over rounds of the per-round ratio of tokens/s (paired), as in
+`throughput.py`.
 
     python benchmarks/ab_train.py --a src --b ../before/src [--rounds 12] [--steps 3] \
-        [--model default|recipe]
+        [--model default|recipe] [--generate]
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ def step():
     opt.zero_grad(set_to_none=True)
     lm.loss(x, y)[0].backward()
     opt.step()
+if sys.argv[3] == "generate":
+    lm.eval()
+    x = torch.zeros(256)  # tokens per step: the new ones
+    def step():
+        lm.generate(tokens[:1, :1], 256, temperature=0.0)
 step()
 print("ready", flush=True)
 for line in sys.stdin:
@@ -46,14 +54,14 @@ for line in sys.stdin:
 """
 
 
-def start(src: str, threads: int, model: str) -> subprocess.Popen:
+def start(src: str, threads: int, model: str, work: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.path.abspath(src)}
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(threads), model],
+        [sys.executable, "-c", CHILD, str(threads), model, work],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     if child.stdout.readline().strip() != "ready":
-        raise SystemExit(f"{src}: the training process did not start")
+        raise SystemExit(f"{src}: the benchmark process did not start")
     return child
 
 
@@ -68,12 +76,14 @@ def main() -> None:
     parser.add_argument("--a", required=True, help="src folder of the first checkout")
     parser.add_argument("--b", required=True, help="src folder of the second checkout")
     parser.add_argument("--rounds", type=int, default=12)
-    parser.add_argument("--steps", type=int, default=3, help="training steps per measurement")
+    parser.add_argument("--steps", type=int, default=3, help="steps (generations) per measurement")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model", choices=("default", "recipe"), default="default",
                         help="the library's default model, or the CPU presets' recipe")  # fmt: skip
+    parser.add_argument("--generate", action="store_true", help="time generation, not training")
     args = parser.parse_args()
-    a, b = start(args.a, args.threads, args.model), start(args.b, args.threads, args.model)
+    work = "generate" if args.generate else "train"
+    a, b = (start(src, args.threads, args.model, work) for src in (args.a, args.b))
     rates: dict[str, list[float]] = {"a": [], "b": []}
     for r in range(args.rounds):
         order = (("a", a), ("b", b)) if r % 2 == 0 else (("b", b), ("a", a))

@@ -1,7 +1,8 @@
 """The training recipe of a language-model preset, lever by lever: the preset as it is, then
 with each lever turned off alone, for one or more seeds, each through `attnlab train lm` on
 the default corpus; plus the preset with every lever off (the recipe before them), and with
---candidates, the preset with each lever not in it turned on. Writes the
+--candidates, the preset with each lever not in it turned on; with --grid, the preset at other
+learning rates (Muon's and AdamW's scaled together) and batch sizes. Writes the
 ablation as JSON and a plot of bits per byte against training seconds, with the standard
 compressors on the same test bytes as horizontal lines. Runs already finished in --out are
 read rather than trained again, so an interrupted ablation resumes and --only can split one
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from attnlab.evaluate import compressor_bits_per_byte
 from attnlab.tasks.lm import PRESETS, TextData, read_splits
+from attnlab.training.optimizers.muon import Muon
 from benchmarks.common import attnlab, results_of, table
 
 # Each lever of the recipe, and the flags that turn it off (back to the settings before it).
@@ -49,6 +51,22 @@ def flags_off(levers: list[str], lr: float) -> list[str]:
     for name in levers:
         flags += [f"{lr / 10:g}" if f == "LR/10" else f for f in LEVERS[name]]
     return flags
+
+
+def grid(preset: str, lr_scales: list[float], batches: list[int]) -> dict[str, list[str]]:
+    """Rows of the preset at each learning-rate scale (both optimisers' rates times it) and
+    batch size; the preset's own setting is its "preset" row, so it is left out here."""
+    train = PRESETS[preset]["train"]
+    rows = {}
+    for scale in lr_scales:
+        for batch in batches:
+            if scale == 1 and batch == train["batch_size"]:
+                continue
+            rows[f"lr ×{scale:g}, batch {batch}"] = [
+                "--lr", f"{train['lr'] * scale:g}", "--muon.lr", f"{Muon.Options().lr * scale:g}",
+                "--batch-size", str(batch),
+            ]  # fmt: skip
+    return rows
 
 
 def run_name(label: str, seed: int) -> str:
@@ -119,9 +137,12 @@ def main() -> None:
                         help="also a row with all of these levers turned on")  # fmt: skip
     parser.add_argument("--together", nargs="*", default=[], choices=list(LEVERS),
                         help="also a row with just these levers off, together")  # fmt: skip
+    parser.add_argument("--grid", nargs=2, metavar=("LR_SCALES", "BATCHES"),
+                        help="also the preset at these rate scales and batch sizes, e.g. "
+                        "--grid 0.5,1,2 8,16,32")  # fmt: skip
     parser.add_argument("--budget", nargs="*", default=[], help="e.g. --minutes 3 or --steps 500")
     parser.add_argument("--only", nargs="+", help="just these rows: preset, 'every lever off', "
-                        "'- LEVER' or '+ CANDIDATE'")  # fmt: skip
+                        "'- LEVER', '+ CANDIDATE' or 'lr ×S, batch B'")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("runs/bench-recipe"))
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot-with", nargs="*", default=[], metavar="NAME=DIR",
@@ -138,6 +159,9 @@ def main() -> None:
         ]
     if args.together:
         configs["- " + " + ".join(args.together)] = flags_off(args.together, lr)
+    if args.grid:
+        scales, batches = (text.split(",") for text in args.grid)
+        configs |= grid(args.preset, [float(x) for x in scales], [int(x) for x in batches])
     rows, first_seed = [], {}
     args.out.mkdir(parents=True, exist_ok=True)
     if args.only:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from attnlab import ModelConfig
-from attnlab.block import FeedForward
+from attnlab.block import Block, FeedForward
 from attnlab.models.stack import InputEmbedding
 from attnlab.registry import ACTIVATIONS
 from tests.reference import relative_error
@@ -57,3 +57,27 @@ def test_embedding_norm_and_its_epsilon():
     assert embed.norm.eps == 1e-12
     assert torch.allclose(x.mean(-1), torch.zeros(2, 8), atol=1e-5)
     assert torch.allclose(x.var(-1, unbiased=False), torch.ones(2, 8), atol=1e-3)
+
+
+@pytest.mark.parametrize("part", ["block", "embedding"])
+def test_dropout_acts_in_training_only_and_not_at_zero(part):
+    """Dropout is skipped outright when it would do nothing (generation's hot path); it must
+    still drop in training when asked for, and never in evaluation."""
+
+    def make(p):
+        torch.manual_seed(0)
+        return Block(config(dropout=p)) if part == "block" else InputEmbedding(config(dropout=p))
+
+    x = torch.randn(2, 6, 12) if part == "block" else torch.randint(0, 20, (2, 6))
+    dropping = make(0.5).train()
+    assert not torch.equal(dropping(x), dropping(x))  # fresh draws each call
+    quiet = make(0.0).train()
+    assert torch.equal(quiet(x), make(0.5).eval()(x))  # p = 0 in training is evaluation
+
+
+def test_learned_positions_are_the_rows_of_their_table():
+    positions = InputEmbedding(config(position="learned")).positions
+    table = positions.embedding.weight
+    assert torch.equal(positions.embed(3, start=2), table[2:5])
+    positions.embed(8).sum().backward()  # the slice carries gradients to the table
+    assert torch.equal(table.grad, torch.ones_like(table))

@@ -104,8 +104,12 @@ class Block(nn.Module):
         if self.pre_norm:
             attended = self.attention(self.norm1(x), mask=mask, causal=causal, state=state,
                                       values=values)  # fmt: skip
-            x = x + self.dropout(attended)
-            return x + self.dropout(self.feed_forward(self.norm2(x)))
+            x = x + self.drop(attended)
+            return x + self.drop(self.feed_forward(self.norm2(x)))
         attended = self.attention(x, mask=mask, causal=causal, state=state, values=values)
-        x = self.norm1(x + self.dropout(attended))
-        return self.norm2(x + self.dropout(self.feed_forward(x)))
+        x = self.norm1(x + self.drop(attended))
+        return self.norm2(x + self.drop(self.feed_forward(x)))
+
+    def drop(self, x: Tensor) -> Tensor:
+        # Skipped outright when it does nothing: generation calls this for every token.
+        return self.dropout(x) if self.training and self.dropout.p else x

@@ -28,10 +28,10 @@ class KVCache:
         if self.keys is None or self.keys.shape[0] != b or self.keys.dtype != k.dtype:
             self.keys = torch.empty(b, h, self.capacity, d, dtype=k.dtype, device=k.device)
             self.values = torch.empty_like(self.keys)
-        self.keys[:, :, self.length : end] = k
-        self.values[:, :, self.length : end] = v
+        self.keys.narrow(2, self.length, t).copy_(k)  # narrow: cheaper than slice indexing
+        self.values.narrow(2, self.length, t).copy_(v)
         self.length = end
-        return self.keys[:, :, :end], self.values[:, :, :end]
+        return self.keys.narrow(2, 0, end), self.values.narrow(2, 0, end)
 
     def reset(self) -> None:
         """Forget the stored tokens; the buffers stay allocated for reuse."""

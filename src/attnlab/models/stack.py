@@ -125,7 +125,7 @@ class InputEmbedding(nn.Module):
             x = x + self.positions.embed(x.shape[1], start)
         if self.norm is not None:
             x = self.norm(x)
-        return self.dropout(x)
+        return self.dropout(x) if self.training and self.dropout.p else x
 
 
 # The maps that write into the residual stream.

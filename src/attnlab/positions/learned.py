@@ -3,7 +3,6 @@ scratch"). A model cannot see further than the positions it was trained with."""
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from ..config import ModelConfig
@@ -25,5 +24,4 @@ class LearnedPositions(Position):
                 f"learned positions reach {self.embedding.num_embeddings}; "
                 f"position {start + t - 1} was asked for"
             )
-        idx = torch.arange(start, start + t, device=self.embedding.weight.device)
-        return self.embedding(idx)  # (t, width)
+        return self.embedding.weight[start : start + t]  # (t, width): the rows, not a lookup
