@@ -38,11 +38,12 @@ def step():
     opt.zero_grad(set_to_none=True)
     lm.loss(x, y)[0].backward()
     opt.step()
+per_step = x.numel()  # tokens a step handles
 if sys.argv[3] == "generate":
     lm.eval()
-    x = torch.zeros(256)  # tokens per step: the new ones
+    per_step = 256
     def step():
-        lm.generate(tokens[:1, :1], 256, temperature=0.0)
+        lm.generate(tokens[:1, :1], per_step, temperature=0.0)
 step()
 print("ready", flush=True)
 for line in sys.stdin:
@@ -50,7 +51,7 @@ for line in sys.stdin:
     start = time.perf_counter()
     for _ in range(steps):
         step()
-    print(steps * x.numel() / (time.perf_counter() - start), flush=True)
+    print(steps * per_step / (time.perf_counter() - start), flush=True)
 """
 
 
