@@ -178,13 +178,12 @@ def test_what_hf_cannot_express_is_named(tmp_path, capsys):
     assert "--position rope has no equivalent in HF GPT-2" in error_of(
         capsys, [rope, "--to-hf", tmp_path / "hf"]
     )
-    for setting, flag in [
-        ("qk_norm", "--qk-norm"),
-        ("value_residual", "--value-residual"),
-        ("logit_cap", "--logit-cap 30.0"),
-        ("qkv_conv", "--qkv-conv 3"),
+    for setting, value, flag in [
+        ("qk_norm", True, "--qk-norm"),
+        ("value_residual", True, "--value-residual"),
+        ("logit_cap", 30.0, "--logit-cap 30.0"),
+        ("qkv_conv", 3, "--qkv-conv 3"),
     ]:
-        value = {"logit_cap": 30.0, "qkv_conv": 3}.get(setting, True)
         run = make_run(tmp_path / setting, attnlab.LanguageModel(tiny_config(**{setting: value})))
         assert f"{flag} has no equivalent in HF GPT-2" in error_of(
             capsys, [run, "--to-hf", tmp_path / "hf"]

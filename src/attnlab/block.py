@@ -50,6 +50,12 @@ class SwiGLU(nn.Module):
         return F.silu(gate) * value
 
 
+def drop(dropout: nn.Dropout, x: Tensor) -> Tensor:
+    """`dropout(x)`, skipped outright where it would do nothing (evaluation, p = 0): decoding
+    passes through it several times a token."""
+    return dropout(x) if dropout.training and dropout.p else x
+
+
 def norm(cfg: ModelConfig) -> nn.LayerNorm:
     """The LayerNorm every part of a model uses."""
     return nn.LayerNorm(cfg.width, eps=cfg.norm_eps, bias=cfg.bias)
@@ -104,12 +110,8 @@ class Block(nn.Module):
         if self.pre_norm:
             attended = self.attention(self.norm1(x), mask=mask, causal=causal, state=state,
                                       values=values)  # fmt: skip
-            x = x + self.drop(attended)
-            return x + self.drop(self.feed_forward(self.norm2(x)))
+            x = x + drop(self.dropout, attended)
+            return x + drop(self.dropout, self.feed_forward(self.norm2(x)))
         attended = self.attention(x, mask=mask, causal=causal, state=state, values=values)
-        x = self.norm1(x + self.drop(attended))
-        return self.norm2(x + self.drop(self.feed_forward(x)))
-
-    def drop(self, x: Tensor) -> Tensor:
-        # Skipped outright when it does nothing: generation calls this for every token.
-        return self.dropout(x) if self.training and self.dropout.p else x
+        x = self.norm1(x + drop(self.dropout, attended))
+        return self.norm2(x + drop(self.dropout, self.feed_forward(x)))

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from ..attention import MultiHeadAttention
-from ..block import Block, norm
+from ..block import Block, drop, norm
 from ..config import ConfigError, ModelConfig
 from ..registry import MODELS
 from .base import Model
@@ -68,8 +68,8 @@ class DecoderBlock(Block):
 
     def sublayer(self, x: Tensor, f: Callable[[Tensor], Tensor], layer_norm: nn.Module) -> Tensor:
         if self.pre_norm:
-            return x + self.dropout(f(layer_norm(x)))
-        return layer_norm(x + self.dropout(f(x)))
+            return x + drop(self.dropout, f(layer_norm(x)))
+        return layer_norm(x + drop(self.dropout, f(x)))
 
     def forward(  # type: ignore[override]
         self, x: Tensor, *, memory: KeysValues, src_mask: Tensor | None, state=None

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ..attention.layer import ValueResidual
-from ..block import Block, norm
+from ..block import Block, drop, norm
 from ..config import ModelConfig
 from ..positions import build_position
 from ..registry import STACKS
@@ -125,7 +125,7 @@ class InputEmbedding(nn.Module):
             x = x + self.positions.embed(x.shape[1], start)
         if self.norm is not None:
             x = self.norm(x)
-        return self.dropout(x) if self.training and self.dropout.p else x
+        return drop(self.dropout, x)
 
 
 # The maps that write into the residual stream.
