@@ -38,6 +38,19 @@ def test_convolution_matches_the_written_out_equation():
     torch.testing.assert_close(conv(x), reference(x, taps.detach()))
 
 
+def test_convolution_gradients_match_the_equation():
+    conv = CausalDepthwiseConv(6, 3).double()
+    random_taps(conv)
+    x = torch.randn(2, 9, 6, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(2, 9, 6, dtype=torch.float64)
+    (conv(x) * weights).sum().backward()
+    x_ref = x.detach().clone().requires_grad_()
+    taps_ref = conv.taps.detach().view(6, 3).clone().requires_grad_()
+    (reference(x_ref, taps_ref) * weights).sum().backward()
+    torch.testing.assert_close(x.grad, x_ref.grad)
+    torch.testing.assert_close(conv.taps.grad.view(6, 3), taps_ref.grad)
+
+
 def test_convolution_starts_as_the_identity():
     x = torch.randn(2, 5, 4)
     torch.testing.assert_close(CausalDepthwiseConv(4, 3)(x), x)

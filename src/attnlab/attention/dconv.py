@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -34,12 +33,21 @@ class CausalDepthwiseConv(nn.Module):
 
     def forward(self, x: Tensor, past: Tensor | None = None) -> Tensor:
         """`past` (b, kernel - 1, c): the inputs before x (an incremental state's), else zeros."""
-        b, t, c = x.shape
         if past is None:
-            past = x.new_zeros(b, self.kernel - 1, c)
-        padded = torch.cat((past.to(x.dtype), x), dim=1).transpose(1, 2)  # (b, c, kernel-1+t)
-        weight = self.taps.to(x.dtype).view(c, 1, self.kernel)
-        return F.conv1d(padded, weight, groups=c).transpose(1, 2)  # (b, t, c)
+            past = x.new_zeros(x.shape[0], self.kernel - 1, x.shape[2])
+        return self.over(torch.cat((past.to(x.dtype), x), dim=1))
+
+    def over(self, padded: Tensor) -> Tensor:
+        """The outputs at the last t of the (b, kernel - 1 + t, c) inputs `padded`."""
+        _, n, c = padded.shape
+        t = n - (self.kernel - 1)
+        taps = self.taps.to(padded.dtype).view(c, self.kernel)
+        # One multiply-add per tap over shifted views: about half the time of F.conv1d's
+        # depthwise kernel (forward and backward), which wants (b, c, t) copies of x.
+        y = padded.narrow(1, n - t, t) * taps[:, -1]
+        for i in range(self.kernel - 1):
+            y = torch.addcmul(y, padded.narrow(1, i, t), taps[:, i])
+        return y
 
 
 class ConvState:
@@ -70,4 +78,4 @@ class ConvState:
             past = x.new_zeros(x.shape[0], self.kernel - 1, x.shape[2])
         seen = torch.cat((past.to(x.dtype), x), dim=1)  # (b, kernel - 1 + t, c)
         self.past = seen[:, seen.shape[1] - (self.kernel - 1) :]
-        return conv(x, past)
+        return conv.over(seen)
