@@ -33,6 +33,8 @@ LEVERS: dict[str, list[str]] = {
     "rotary positions (off: learned)": ["--position", "learned"],
     "no biases (off: biases)": ["--bias"],
     "value residual": ["--no-value-residual"],
+    "Primer convolution (off: none)": ["--qkv-conv", "0"],
+    "AdamW rate 2.4e-2 (off: 4e-3)": ["--lr", "4e-3"],
 }
 
 # Levers tried and not in the presets, and the flags that turn each on. The first three were in
@@ -47,10 +49,12 @@ CANDIDATES: dict[str, list[str]] = {
 
 
 def flags_off(levers: list[str], lr: float) -> list[str]:
-    flags: list[str] = []
-    for name in levers:
-        flags += [f"{lr / 10:g}" if f == "LR/10" else f for f in LEVERS[name]]
-    return flags
+    """The flags turning `levers` off; LR/10 is a tenth of the rate the run ends up with (the
+    preset's `lr`, or the one a lever turned off sets)."""
+    flags = [flag for name in levers for flag in LEVERS[name]]
+    if "--lr" in flags:
+        lr = float(flags[flags.index("--lr") + 1])
+    return [f"{lr / 10:g}" if flag == "LR/10" else flag for flag in flags]
 
 
 def grid(preset: str, lr_scales: list[float], batches: list[int]) -> dict[str, list[str]]:

@@ -77,11 +77,13 @@ class TextEval:
 # A preset fills in model, training and data settings; flags given on the command line win.
 # The recipe of the CPU presets (benchmarks/recipe.py measures each piece on and off). ReLU²,
 # an untied output layer and a logit soft-cap were in it and lost at both budgets: together
-# they cost 0.10 test bits per byte at the small one; the value residual took 0.11 off there
-# (benchmarks/RESULTS.md).
+# they cost 0.10 test bits per byte at the small one; the value residual took 0.11 off there,
+# Primer's convolution over q, k and v about 0.2 at the tiny one (benchmarks/RESULTS.md).
 RECIPE_MODEL = dict(position="rope", qk_norm=True, zero_init=True, bias=False,
-                    value_residual=True)  # fmt: skip
-RECIPE_TRAIN = dict(optimizer="muon", schedule="linear", min_lr=0.0)
+                    value_residual=True, qkv_conv=3)  # fmt: skip
+# With Muon, --lr is AdamW's rate for what Muon does not move (the embedding, which is also the
+# output layer, and the gains): six times the 4e-3 it had, the best of ×1-×12 at the tiny budget.
+RECIPE_TRAIN = dict(optimizer="muon", lr=2.4e-2, schedule="linear", min_lr=0.0)
 RECIPE_DATA = dict(tokenizer="bpe", vocab_size=2048)
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -89,18 +91,18 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "tiny": {
         "model": dict(context=128, depth=4, width=128, heads=4, **RECIPE_MODEL),
         "train": dict(
-            minutes=2.5, batch_size=16, lr=4e-3, warmup=30, eval_every=200, **RECIPE_TRAIN
+            minutes=2.5, batch_size=16, warmup=30, eval_every=200, **RECIPE_TRAIN
         ),  # fmt: skip
         "data": dict(RECIPE_DATA),
     },
     # Fifteen minutes in all, even on one core: the tiny model trained longer. At this budget it
     # beats wider and deeper ones (6 x 192 with context 256 reached 1.68 test bits per byte at
-    # 2 threads, this shape 1.51 at 1 thread with the recipe of then; with today's, 1.31-1.33,
-    # below xz -9's 1.60; benchmarks/RESULTS.md).
+    # 2 threads, this shape 1.51 at 1 thread with the recipe of then; with today's, 1.27, below
+    # xz -9's 1.60; benchmarks/RESULTS.md).
     "small": {
         "model": dict(context=128, depth=4, width=128, heads=4, **RECIPE_MODEL),
         "train": dict(
-            minutes=14.0, batch_size=16, lr=4e-3, warmup=30, eval_every=500, **RECIPE_TRAIN
+            minutes=14.0, batch_size=16, warmup=30, eval_every=500, **RECIPE_TRAIN
         ),  # fmt: skip
         "data": dict(RECIPE_DATA),
     },
