@@ -87,7 +87,7 @@ RECIPE_TRAIN = dict(optimizer="muon", lr=2.4e-2, schedule="linear", min_lr=0.0)
 RECIPE_DATA = dict(tokenizer="bpe", vocab_size=2048)
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    # Three minutes in all on a 2-core CPU (training, then the scores and a sample).
+    # About 3.5 minutes in all on a 2-core CPU (training, then the scores and a sample).
     "tiny": {
         "model": dict(context=128, depth=4, width=128, heads=4, **RECIPE_MODEL),
         "train": dict(
