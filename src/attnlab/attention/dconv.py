@@ -42,7 +42,7 @@ class CausalDepthwiseConv(nn.Module):
         _, n, c = padded.shape
         t = n - (self.kernel - 1)
         taps = self.taps.to(padded.dtype).view(c, self.kernel)
-        # One multiply-add per tap over shifted views: about half the time of F.conv1d's
+        # One multiply-add per tap over shifted views: 1.1-1.2x faster than F.conv1d's
         # depthwise kernel (forward and backward), which wants (b, c, t) copies of x.
         y = padded.narrow(1, n - t, t) * taps[:, -1]
         for i in range(self.kernel - 1):
