@@ -12,6 +12,7 @@ from ..block import norm
 from ..config import ModelConfig
 from ..registry import MODELS
 from .base import Model
+from .decode import DecodeStep
 from .sampling import sample_next
 from .stack import InputEmbedding, build_stack, init_weights, reads_segments
 
@@ -101,11 +102,14 @@ class LanguageModel(Model):
         start = max(0, length - context)
         state = self.new_state() if use_cache else None
         bounded = state is None or state.bounded
+        # One token at a time through a cache: the hand-fused step where the model fits it.
+        fused = max_new_tokens > 1 and DecodeStep.fits(self, state)
+        step = DecodeStep(self) if fused else self.next_logits
         if bounded:
-            logits = self(text[:, start:length], state, last=1)[:, -1]
+            logits = self.next_logits(text[:, start:length], state)
         else:
             for segment in prompt.split(context, dim=1):
-                logits = self(segment, state, last=1)[:, -1]
+                logits = self.next_logits(segment, state)
         for i in range(max_new_tokens):
             token = sample_next(logits, temperature, top_k, top_p, generator)
             text[:, length] = token
@@ -117,13 +121,17 @@ class LanguageModel(Model):
                 start = length - keep
                 if state is not None:
                     state.reset()
-                    logits = self(text[:, start:length], state, last=1)[:, -1]
+                    logits = self.next_logits(text[:, start:length], state)
                     continue
             if state is not None:
-                logits = self(text[:, length - 1 : length], state, last=1)[:, -1]
+                logits = step(text[:, length - 1 : length], state)
             else:
-                logits = self(text[:, start:length], last=1)[:, -1]
+                logits = self.next_logits(text[:, start:length])
         self.train(was_training)
+
+    def next_logits(self, tokens: Tensor, state=None) -> Tensor:
+        """(b, vocab_size) logits of the token after `tokens` (which continue `state`)."""
+        return self(tokens, state, last=1)[:, -1]
 
     def generate(self, prompt: Tensor, max_new_tokens: int, **options) -> Tensor:
         """The prompt followed by `max_new_tokens` sampled tokens: (b, t + max_new_tokens).
