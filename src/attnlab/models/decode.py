@@ -111,7 +111,7 @@ class BlockStep:
         start, bias = state.length, None
         if self.rotary is not None:  # rotary positions turn queries and keys alike
             q_k = self.rotary(q_k, start)
-        q, k = q_k.split(h, dim=1)
+        q, k = q_k.view(b, 2, h, 1, d).unbind(1)
         if self.position is not None and self.rotary is None:
             bias = self.position.bias(q, 1, start + 1)
             q, k = self.position.queries_keys(q, k, start)
