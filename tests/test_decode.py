@@ -19,6 +19,8 @@ VARIANTS = {
         position="relative", activation="relu2", head_mode="wide"
     ),  # fmt: skip
     "no positions, gelu": dict(position="none", activation="gelu"),
+    "sparse, local": dict(attention="sparse", options={"sparse": {"pattern": "local", "block": 4}}),
+    "sparse, strided": dict(attention="sparse", options={"sparse": {"block": 4}}),
 }
 
 

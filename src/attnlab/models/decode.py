@@ -116,7 +116,7 @@ class BlockStep:
             bias = self.position.bias(q, 1, start + 1)
             q, k = self.position.queries_keys(q, k, start)
         k, v = state.append(k, v)  # every key so far, (b, h, length, d)
-        out = self.attend(q, k, v, bias=bias)  # (b, h, 1, d)
+        out = self.attend(q, k, v, causal=True, bias=bias)  # (b, h, 1, d)
         return linear(out.reshape(b, h * d), self.unify)
 
     def feed_forward(self, x: Tensor) -> Tensor:
