@@ -4,12 +4,12 @@ With a key/value cache, each new token is one row through every block. The model
 computes that row as it computes a batch of whole windows, and pays at every token for its
 generality: a module call for every layer (some thirteen a block), three-dimensional reshapes
 around every linear map, heads split and merged through permuted views. At one row those costs
-are as large as the arithmetic, whose floor is reading every weight once. `DecodeStep` looks every
-block's tensors up once (a module attribute is a dictionary walk each time it is read), then
-computes the same maps in the same order on (b, width) rows, calling what carries meaning (the
-embedding, the positions, Primer's convolution, the value residual, the cache, the core's
-`attend`, the activation) as the forward does, so both give the same numbers (tests compare
-them).
+are as large as the arithmetic, whose floor is reading every weight once. `DecodeStep` looks
+every block's tensors up once (a module attribute is a dictionary walk each time it is read),
+calls modules' `forward` directly (a module call first looks for hooks), and computes the same
+maps in the same order on (b, width) rows. What carries meaning (the embedding, the positions,
+Primer's convolution, the value residual, the cache, the core's `attend`, the activation) it
+calls as the forward does, so both give the same numbers (tests compare them).
 
 Each linear map multiplies by a transposed copy of its weight, (in, out) rather than
 nn.Linear's (out, in): MKL's matrix-vector product streams that layout 1.15x faster on a CPU
@@ -82,7 +82,7 @@ class BlockStep:
         return cls(
             block.pre_norm, norm_of(block.norm1), norm_of(block.norm2),
             linear_of(layer.to_qkv), linear_of(layer.unify_heads),
-            linear_of(expand), linear_of(contract), activation,
+            linear_of(expand), linear_of(contract), activation.forward,
             layer.heads, layer.head_dim, layer.qk_norm, layer.qkv_conv, layer.position,
             layer.position.rotary if isinstance(layer.position, RotaryPositions) else None,
             layer.core.attend,
@@ -90,10 +90,10 @@ class BlockStep:
 
     def __call__(self, x: Tensor, state: Any, values: ValueResidual | None) -> Tensor:
         if self.pre_norm:  # x + attention(norm1(x)), then x + ff(norm2(x))
-            x = x + self.attention(F.layer_norm(x, *self.norm1), state, values)
-            return x + self.feed_forward(F.layer_norm(x, *self.norm2))
-        x = F.layer_norm(x + self.attention(x, state, values), *self.norm1)
-        return F.layer_norm(x + self.feed_forward(x), *self.norm2)
+            x = x + self.attention(torch.layer_norm(x, *self.norm1), state, values)
+            return x + self.feed_forward(torch.layer_norm(x, *self.norm2))
+        x = torch.layer_norm(x + self.attention(x, state, values), *self.norm1)
+        return torch.layer_norm(x + self.feed_forward(x), *self.norm2)
 
     def attention(self, x: Tensor, state: Any, values: ValueResidual | None) -> Tensor:
         """The attention layer's `layer(x[:, None], causal=True, state=state)[:, 0]`."""
@@ -130,6 +130,7 @@ class DecodeStep:
 
     def __init__(self, model: nn.Module):
         self.model = model
+        self.embed = model.embedding.forward
         self.blocks = [BlockStep.of(block) for block in model.stack.blocks]
         stack = model.stack
         self.value_weights = (stack.value_keep, stack.value_first) if stack.value_residual else None
@@ -154,12 +155,12 @@ class DecodeStep:
         return True
 
     def __call__(self, tokens: Tensor, state: LayerStates) -> Tensor:
-        x = self.model.embedding(tokens, state.length)[:, 0]  # (b, width)
+        x = self.embed(tokens, state.length)[:, 0]  # (b, width)
         values = ValueResidual(*self.value_weights) if self.value_weights else None
         for block, layer_state in zip(self.blocks, state, strict=True):
             x = block(x, layer_state, values)
         if self.norm is not None:
-            x = F.layer_norm(x, *self.norm)
+            x = torch.layer_norm(x, *self.norm)
         logits = linear(x, self.head)
         if self.logit_cap:
             logits = self.logit_cap * torch.tanh(logits / self.logit_cap)
