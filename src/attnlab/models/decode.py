@@ -129,7 +129,6 @@ class DecodeStep:
     again after the weights change."""
 
     def __init__(self, model: nn.Module):
-        self.model = model
         self.embed = model.embedding.forward
         self.blocks = [BlockStep.of(block) for block in model.stack.blocks]
         stack = model.stack
