@@ -72,20 +72,20 @@ class BlockStep:
     head_dim: int
     qk_norm: bool
     conv: nn.Module | None
-    position: Any
+    position: Any  # for its score bias and queries_keys; None where `rotary` stands for it
     rotary: Callable[[Tensor, int], Tensor] | None
     attend: Callable[..., Tensor]
 
     @classmethod
     def of(cls, block: Block) -> BlockStep:
         layer, (expand, activation, contract) = block.attention, block.feed_forward
+        rotary = layer.position.rotary if isinstance(layer.position, RotaryPositions) else None
         return cls(
             block.pre_norm, norm_of(block.norm1), norm_of(block.norm2),
             linear_of(layer.to_qkv), linear_of(layer.unify_heads),
             linear_of(expand), linear_of(contract), activation.forward,
-            layer.heads, layer.head_dim, layer.qk_norm, layer.qkv_conv, layer.position,
-            layer.position.rotary if isinstance(layer.position, RotaryPositions) else None,
-            layer.core.attend,
+            layer.heads, layer.head_dim, layer.qk_norm, layer.qkv_conv,
+            None if rotary else layer.position, rotary, layer.core.attend,
         )  # fmt: skip
 
     def __call__(self, x: Tensor, state: Any, values: ValueResidual | None) -> Tensor:
@@ -112,7 +112,7 @@ class BlockStep:
         if self.rotary is not None:  # rotary positions turn queries and keys alike
             q_k = self.rotary(q_k, start)
         q, k = q_k.view(b, 2, h, 1, d).unbind(1)
-        if self.position is not None and self.rotary is None:
+        if self.position is not None:
             bias = self.position.bias(q, 1, start + 1)
             q, k = self.position.queries_keys(q, k, start)
         k, v = state.append(k, v)  # every key so far, (b, h, length, d)
